@@ -9,7 +9,6 @@ CPU_INDEX := https://download.pytorch.org/whl/cpu
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	@if command -v nvidia-smi >/dev/null 2>&1; then \
 		$(PY) -m pip install -q torch; \
 	else \

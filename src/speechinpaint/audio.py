@@ -1,0 +1,104 @@
+"""Load any audio soundfile reads as mono float32 at 16 kHz, and write 16-bit wav atomically.
+
+Every other module works on the arrays this one returns, so the checks for bad input live here once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import SpeechInpaintError
+
+SAMPLE_RATE = 16000
+# The longest analysis window any corruption or model uses (the seed's 40 ms STFT window).
+MIN_SAMPLES = 640
+# Below this peak (about -100 dBFS) a signal is treated as silence: nothing to restore or score.
+SILENCE_PEAK = 1e-5
+# Rates below this cannot hold speech worth restoring; 8 kHz telephone audio is the lowest we accept.
+MIN_INPUT_RATE = 8000
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus"}
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """High-quality resampling with soxr; a no-op when the rates match."""
+    if rate_in == rate_out:
+        return audio.astype(np.float32, copy=False)
+    return soxr.resample(audio.astype(np.float32, copy=False), rate_in, rate_out, quality="VHQ").astype(np.float32)
+
+
+def check_signal(audio: np.ndarray, name: str = "audio") -> np.ndarray:
+    """Reject what cannot be restored or scored: empty, too short, non-finite or silent signals."""
+    if audio.ndim != 1:
+        raise SpeechInpaintError(f"{name}: expected a mono signal, got shape {audio.shape}")
+    if audio.size == 0:
+        raise SpeechInpaintError(f"{name}: the file holds no samples")
+    if not np.all(np.isfinite(audio)):
+        raise SpeechInpaintError(f"{name}: the signal contains NaN or infinite samples")
+    if audio.size < MIN_SAMPLES:
+        raise SpeechInpaintError(
+            f"{name}: {audio.size} samples is shorter than one analysis window ({MIN_SAMPLES} samples at {SAMPLE_RATE} Hz)"
+        )
+    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise SpeechInpaintError(f"{name}: the signal is silent")
+    return audio
+
+
+def load_audio(path: str | os.PathLike, check: bool = True) -> np.ndarray:
+    """Read a file as mono float32 at 16 kHz (channels averaged, resampled with soxr)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechInpaintError(f"{path}: no such file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for unreadable files
+        raise SpeechInpaintError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
+    if data.shape[0] == 0:
+        raise SpeechInpaintError(f"{path}: the file holds no samples")
+    if rate < MIN_INPUT_RATE:
+        raise SpeechInpaintError(f"{path}: sample rate {rate} Hz is below the supported minimum of {MIN_INPUT_RATE} Hz")
+    mono = data.mean(axis=1)
+    if not np.all(np.isfinite(mono)):
+        raise SpeechInpaintError(f"{path}: the signal contains NaN or infinite samples")
+    audio = resample(mono, rate, SAMPLE_RATE)
+    return check_signal(audio, str(path)) if check else audio
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call write(tmp_path) on a temporary file beside path, then rename it into place.
+
+    A crash or a full disk leaves either the old file or none, never a half-written one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write 16-bit PCM wav atomically; samples beyond full scale are clipped, not wrapped."""
+    audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    atomic_write(path, lambda tmp: sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV"))
+
+
+def list_audio_files(root: str | os.PathLike) -> list[Path]:
+    """Every audio file under a folder (recursive, sorted), or the file itself."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise SpeechInpaintError(f"{root}: no such file or folder")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    return [p for p in files if not p.name.startswith(".")]

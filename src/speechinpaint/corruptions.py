@@ -1,0 +1,149 @@
+"""The three seeded corruptions: holes in the spectrogram, packet-loss gaps, and a removed upper band.
+
+Each returns the corrupted audio and the Mask that describes exactly what was destroyed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+
+from .audio import SAMPLE_RATE, resample
+from .masks import Mask, Region, gap_sample_mask, rasterise
+from .spectral import SEED_GRID
+
+KINDS = ("holes", "gaps", "band")
+
+# The seed's hole sizes on its 640/320 grid: 5-15 frames (100-300 ms) by 40-200 bins (1-5 kHz).
+HOLE_FRAMES = (5, 15)
+HOLE_BINS = (40, 200)
+PACKET_SAMPLES = 320  # 20 ms packets
+MAX_BURST_PACKETS = 6  # bursts up to 120 ms
+# soxr's anti-alias filter is flat to 0.91 of the new Nyquist frequency: the damage starts there.
+BAND_PASSBAND = 0.91
+
+
+def file_seed(seed: int, name: str) -> int:
+    """A per-file seed from the run's seed and the file's relative name, independent of processing order."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _hole_region(a: int, b: int, k0: int, k1: int) -> Region:
+    """Frames a..b-1 and bins k0..k1 of the seed grid, as the physical cell they cover."""
+    g = SEED_GRID
+    half_hop = g.hop / 2 / g.sample_rate
+    df = g.sample_rate / g.n_fft
+    return Region(
+        t0=max(a * g.hop / g.sample_rate - half_hop, 0.0),
+        t1=b * g.hop / g.sample_rate - half_hop,
+        f0=max((k0 - 0.5) * df, 0.0),
+        f1=min((k1 + 0.5) * df, g.sample_rate / 2),
+    )
+
+
+def holes_mask(num_samples: int, rng: np.random.Generator, coverage: float = 0.30) -> Mask:
+    """Place the seed's rectangles until a true `coverage` of the seed grid is missing.
+
+    The last hole is narrowed so the covered fraction lands on the target instead of overshooting it.
+    """
+    g = SEED_GRID
+    num_frames = g.num_frames(num_samples)
+    covered = np.zeros((g.num_bins, num_frames), dtype=bool)
+    target = int(round(coverage * covered.size))
+    regions: list[Region] = []
+    tries = 0
+    while covered.sum() < target and tries < 10000:
+        tries += 1
+        dur = min(int(rng.integers(HOLE_FRAMES[0], HOLE_FRAMES[1] + 1)), num_frames - 1)
+        width = min(int(rng.integers(HOLE_BINS[0], HOLE_BINS[1] + 1)), g.num_bins)
+        a = int(rng.integers(0, num_frames - dur + 1))
+        k0 = int(rng.integers(0, g.num_bins - width + 1))
+        need = target - int(covered.sum())
+        while width > 1 and np.count_nonzero(~covered[k0:k0 + width, a:a + dur]) > need:
+            width -= 1
+        if not np.any(~covered[k0:k0 + width, a:a + dur]):
+            continue
+        covered[k0:k0 + width, a:a + dur] = True
+        regions.append(_hole_region(a, a + dur, k0, k0 + width - 1))
+    return Mask(SAMPLE_RATE, num_samples, regions)
+
+
+def apply_holes(audio: np.ndarray, mask: Mask) -> np.ndarray:
+    """Zero the masked bins of the seed-grid STFT and invert, as the seed corrupted its audio."""
+    spec = SEED_GRID.stft(audio)
+    missing = torch.from_numpy(rasterise(mask, SEED_GRID, spec.shape[-1]))
+    spec = spec.masked_fill(missing, 0)
+    return SEED_GRID.istft(spec, len(audio)).numpy()
+
+
+def gaps_mask(num_samples: int, rng: np.random.Generator, loss_rate: float = 0.2) -> Mask:
+    """Lose 20 ms packets in bursts of 1-6 until `loss_rate` of the packets are gone.
+
+    Bursts are kept apart by at least one received packet, so none grows past 120 ms by merging.
+    """
+    num_packets = -(-num_samples // PACKET_SAMPLES)
+    lost = np.zeros(num_packets, dtype=bool)
+    target = int(round(loss_rate * num_packets))
+    tries = 0
+    while lost.sum() < target and tries < 10000:
+        tries += 1
+        burst = min(int(rng.integers(1, MAX_BURST_PACKETS + 1)), target - int(lost.sum()))
+        start = int(rng.integers(0, num_packets - burst + 1))
+        lo, hi = max(start - 1, 0), min(start + burst + 1, num_packets)
+        if lost[lo:hi].any():
+            continue
+        lost[start:start + burst] = True
+    regions = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], lost.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        t1 = min(b * PACKET_SAMPLES, num_samples) / SAMPLE_RATE
+        regions.append(Region(a * PACKET_SAMPLES / SAMPLE_RATE, t1, 0.0, SAMPLE_RATE / 2))
+    return Mask(SAMPLE_RATE, num_samples, regions)
+
+
+def apply_gaps(audio: np.ndarray, mask: Mask) -> np.ndarray:
+    """Zero the samples of every lost packet, as a receiver without concealment would."""
+    out = audio.copy()
+    out[gap_sample_mask(mask)] = 0.0
+    return out
+
+
+def band_mask(num_samples: int, cutoff_hz: float = 4000.0) -> Mask:
+    """One region over the whole file from where the resampler's filter starts to cut, up to Nyquist."""
+    f0 = BAND_PASSBAND * cutoff_hz
+    return Mask(SAMPLE_RATE, num_samples, [Region(0.0, num_samples / SAMPLE_RATE, f0, SAMPLE_RATE / 2)])
+
+
+def apply_band(audio: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:
+    """Resample to twice the cutoff and back: a real narrow-band channel, not a brick-wall filter."""
+    low_rate = int(round(2 * cutoff_hz))
+    narrow = resample(audio, SAMPLE_RATE, low_rate)
+    wide = resample(narrow, low_rate, SAMPLE_RATE)
+    return wide[: len(audio)] if len(wide) >= len(audio) else np.pad(wide, (0, len(audio) - len(wide)))
+
+
+def corrupt(
+    audio: np.ndarray,
+    kind: str,
+    seed: int = 0,
+    coverage: float = 0.30,
+    loss_rate: float = 0.2,
+    cutoff_hz: float = 4000.0,
+) -> tuple[np.ndarray, Mask]:
+    """Corrupt 16 kHz mono audio; returns (corrupted audio, mask of what was destroyed)."""
+    rng = np.random.default_rng(seed)
+    n = len(audio)
+    if kind == "holes":
+        mask = holes_mask(n, rng, coverage)
+        return apply_holes(audio, mask).astype(np.float32), mask
+    if kind == "gaps":
+        mask = gaps_mask(n, rng, loss_rate)
+        return apply_gaps(audio, mask).astype(np.float32), mask
+    if kind == "band":
+        if not 0 < cutoff_hz < SAMPLE_RATE / 2:
+            raise ValueError(f"cutoff must lie between 0 and {SAMPLE_RATE // 2} Hz")
+        return apply_band(audio, cutoff_hz).astype(np.float32), band_mask(n, cutoff_hz)
+    raise ValueError(f"unknown corruption kind {kind!r}; choose one of {', '.join(KINDS)}")

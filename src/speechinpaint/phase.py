@@ -1,0 +1,61 @@
+"""Phase for the missing bins: fast Griffin-Lim (momentum) that keeps the known bins exactly.
+
+Known bins come from the corrupted signal and are never touched; only the phase (and, through the
+consistency projection, nothing else) of the missing bins is iterated.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .spectral import StftGrid
+
+DEFAULT_ITERS = 32
+DEFAULT_MOMENTUM = 0.99
+
+
+def reconstruct_spectrogram(
+    known: torch.Tensor,
+    missing: torch.Tensor,
+    magnitude: torch.Tensor,
+    grid: StftGrid,
+    length: int,
+    n_iter: int = DEFAULT_ITERS,
+    momentum: float = DEFAULT_MOMENTUM,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Complex spectrogram [..., F, T]: `known` where not missing, `magnitude` with a consistent phase where missing.
+
+    known: complex STFT of the corrupted signal; missing: bool, True where the bin is lost;
+    magnitude: estimated magnitude (only its missing bins are used). Batched over leading dimensions.
+    """
+    missing = missing.to(known.device).expand_as(known)
+    magnitude = magnitude.to(device=known.device, dtype=known.real.dtype)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    phase = torch.rand(known.shape, generator=gen).to(known.device) * (2 * torch.pi)
+    target = torch.where(missing, torch.polar(magnitude, phase), known)
+    if not bool(missing.any()) or n_iter <= 0:
+        return target
+    previous = target
+    current = target
+    for _ in range(n_iter):
+        rebuilt = grid.stft(grid.istft(current, length))
+        projected = torch.where(missing, magnitude * torch.sgn(rebuilt), known)
+        current = projected + momentum * (projected - previous)
+        previous = projected
+    return previous
+
+
+def reconstruct(
+    known: torch.Tensor,
+    missing: torch.Tensor,
+    magnitude: torch.Tensor,
+    grid: StftGrid,
+    length: int,
+    n_iter: int = DEFAULT_ITERS,
+    momentum: float = DEFAULT_MOMENTUM,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Audio [..., length] from reconstruct_spectrogram()."""
+    spec = reconstruct_spectrogram(known, missing, magnitude, grid, length, n_iter, momentum, seed)
+    return grid.istft(spec, length)
