@@ -31,14 +31,17 @@ def file_seed(seed: int, name: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def _hole_region(a: int, b: int, k0: int, k1: int) -> Region:
-    """Frames a..b-1 and bins k0..k1 of the seed grid, as the physical cell they cover."""
+def _hole_region(a: int, b: int, k0: int, k1: int, num_samples: int) -> Region:
+    """Frames a..b-1 and bins k0..k1 of the seed grid, as the physical cell they cover.
+
+    The cell is clipped to the signal, so a hole over the last frames still validates.
+    """
     g = SEED_GRID
     half_hop = g.hop / 2 / g.sample_rate
     df = g.sample_rate / g.n_fft
     return Region(
         t0=max(a * g.hop / g.sample_rate - half_hop, 0.0),
-        t1=b * g.hop / g.sample_rate - half_hop,
+        t1=min(b * g.hop / g.sample_rate - half_hop, num_samples / g.sample_rate),
         f0=max((k0 - 0.5) * df, 0.0),
         f1=min((k1 + 0.5) * df, g.sample_rate / 2),
     )
@@ -51,15 +54,18 @@ def holes_mask(num_samples: int, rng: np.random.Generator, coverage: float = 0.3
     """
     g = SEED_GRID
     num_frames = g.num_frames(num_samples)
+    # A mask region ends inside the signal, so only frames centred before its end can be holes
+    # (the centred STFT has one more frame, centred exactly on the end, when hop divides the length).
+    usable = -(-num_samples // g.hop)
     covered = np.zeros((g.num_bins, num_frames), dtype=bool)
     target = int(round(coverage * covered.size))
     regions: list[Region] = []
     tries = 0
     while covered.sum() < target and tries < 10000:
         tries += 1
-        dur = min(int(rng.integers(HOLE_FRAMES[0], HOLE_FRAMES[1] + 1)), num_frames - 1)
+        dur = min(int(rng.integers(HOLE_FRAMES[0], HOLE_FRAMES[1] + 1)), max(usable - 1, 1))
         width = min(int(rng.integers(HOLE_BINS[0], HOLE_BINS[1] + 1)), g.num_bins)
-        a = int(rng.integers(0, num_frames - dur + 1))
+        a = int(rng.integers(0, usable - dur + 1))
         k0 = int(rng.integers(0, g.num_bins - width + 1))
         need = target - int(covered.sum())
         while width > 1 and np.count_nonzero(~covered[k0:k0 + width, a:a + dur]) > need:
@@ -67,7 +73,7 @@ def holes_mask(num_samples: int, rng: np.random.Generator, coverage: float = 0.3
         if not np.any(~covered[k0:k0 + width, a:a + dur]):
             continue
         covered[k0:k0 + width, a:a + dur] = True
-        regions.append(_hole_region(a, a + dur, k0, k0 + width - 1))
+        regions.append(_hole_region(a, a + dur, k0, k0 + width - 1, num_samples))
     return Mask(SAMPLE_RATE, num_samples, regions)
 
 
