@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, resample
+from .errors import SpeechInpaintError
 from .masks import Mask, Region, gap_sample_mask, rasterise
 from .spectral import SEED_GRID
 
@@ -139,9 +140,16 @@ def corrupt(
     loss_rate: float = 0.2,
     cutoff_hz: float = 4000.0,
 ) -> tuple[np.ndarray, Mask]:
-    """Corrupt 16 kHz mono audio; returns (corrupted audio, mask of what was destroyed)."""
+    """Corrupt 16 kHz mono audio; returns (corrupted audio, mask of what was destroyed).
+
+    Options out of range are the user's input, so they get a SpeechInpaintError (one line in the CLI).
+    """
     rng = np.random.default_rng(seed)
     n = len(audio)
+    if kind == "holes" and not 0 < coverage < 1:
+        raise SpeechInpaintError(f"coverage must lie strictly between 0 and 1 (got {coverage})")
+    if kind == "gaps" and not 0 < loss_rate < 1:
+        raise SpeechInpaintError(f"loss rate must lie strictly between 0 and 1 (got {loss_rate})")
     if kind == "holes":
         mask = holes_mask(n, rng, coverage)
         return apply_holes(audio, mask).astype(np.float32), mask
@@ -150,6 +158,6 @@ def corrupt(
         return apply_gaps(audio, mask).astype(np.float32), mask
     if kind == "band":
         if not 0 < cutoff_hz < SAMPLE_RATE / 2:
-            raise ValueError(f"cutoff must lie between 0 and {SAMPLE_RATE // 2} Hz")
+            raise SpeechInpaintError(f"cutoff must lie strictly between 0 and {SAMPLE_RATE // 2} Hz (got {cutoff_hz})")
         return apply_band(audio, cutoff_hz).astype(np.float32), band_mask(n, cutoff_hz)
-    raise ValueError(f"unknown corruption kind {kind!r}; choose one of {', '.join(KINDS)}")
+    raise SpeechInpaintError(f"unknown corruption kind {kind!r}; choose one of {', '.join(KINDS)}")
