@@ -39,12 +39,18 @@ def missing_bins(mask: Mask, grid: StftGrid = MODEL_GRID, num_frames: int | None
 def restore_from_magnitude(
     corrupted: np.ndarray, mask: Mask, magnitude: torch.Tensor, missing: np.ndarray, n_iter: int = DEFAULT_ITERS
 ) -> np.ndarray:
-    """Phase reconstruction around a magnitude estimate, then the time-gap splice."""
+    """Phase reconstruction around a magnitude estimate, then the time-gap splice.
+
+    The splice applies only to a mask of time gaps alone: then every sample outside the gaps is intact
+    and kept exactly. Holes and a missing band damage samples wherever their frames reach, so with any
+    of them the rebuilt signal (known bins kept exactly) is the result everywhere.
+    """
     known = MODEL_GRID.stft(torch.from_numpy(corrupted))
     audio = reconstruct(known, torch.from_numpy(missing), magnitude, MODEL_GRID, len(corrupted), n_iter=n_iter)
     audio = audio.numpy()
-    gap = gap_sample_mask(mask)
-    return np.where(gap, audio, corrupted).astype(np.float32)
+    if any(not mask.is_full_band(r) for r in mask.regions):
+        return audio.astype(np.float32)
+    return np.where(gap_sample_mask(mask), audio, corrupted).astype(np.float32)
 
 
 def restore(
