@@ -1,0 +1,65 @@
+"""The on-disk model format: config + weights + a format tag, so a checkpoint from another version is refused.
+
+Both Lightning training checkpoints (*.ckpt) and exported weights (*.pt, what ships) carry the tag.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .errors import SpeechInpaintError
+from .model import InpaintUNet, ModelConfig
+
+MODEL_FORMAT = "speechinpaint.model/1"
+
+
+def build_model(state: dict, config: dict, source: str) -> InpaintUNet:
+    """An InpaintUNet in eval mode with the given weights; wrong shapes give a clear error."""
+    try:
+        model = InpaintUNet(ModelConfig.from_dict(config["model"]))
+    except (KeyError, TypeError) as exc:
+        raise SpeechInpaintError(f"{source}: the checkpoint's model config is not understood ({exc})") from None
+    try:
+        model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise SpeechInpaintError(f"{source}: weights do not fit the network ({first})") from None
+    return model.eval()
+
+
+def load_checkpoint(path: str | Path) -> tuple[InpaintUNet, dict]:
+    """(model, config) from an exported .pt or a Lightning .ckpt written by `speechinpaint train`."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechInpaintError(f"{path}: no such checkpoint")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise SpeechInpaintError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from None
+    if not isinstance(blob, dict):
+        raise SpeechInpaintError(f"{path}: not a speechinpaint checkpoint")
+    if "hyper_parameters" in blob and "state_dict" in blob:  # a Lightning training checkpoint
+        hp = blob["hyper_parameters"]
+        fmt, config = hp.get("format"), hp.get("config", {})
+        state = {k.removeprefix("model."): v for k, v in blob["state_dict"].items() if k.startswith("model.")}
+    else:
+        fmt, config, state = blob.get("format"), blob.get("config", {}), blob.get("state_dict", {})
+    if fmt != MODEL_FORMAT:
+        raise SpeechInpaintError(f"{path}: checkpoint format {fmt!r} is not {MODEL_FORMAT!r} (made by another version)")
+    return build_model(state, config, str(path)), config
+
+
+def export_weights(ckpt_path: str | Path, out_path: str | Path, extra: dict | None = None) -> None:
+    """Write the shipped form of a training checkpoint: fp16 weights + config, a few MB."""
+    from .audio import atomic_write
+
+    model, config = load_checkpoint(ckpt_path)
+    blob = {
+        "format": MODEL_FORMAT,
+        "config": config,
+        "state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()},
+        "info": extra or {},
+    }
+    atomic_write(out_path, lambda tmp: torch.save(blob, tmp))

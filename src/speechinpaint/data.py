@@ -1,0 +1,130 @@
+"""Training crops: random N-second crops of a corpus split, each with a fresh mask from a mixture of corruptions.
+
+Short clips of one speaker are joined with short pauses into one stream per speaker, so a crop is
+filled with speech rather than padding. Every crop is drawn from a generator seeded by (seed, epoch,
+index), so a crop is the same whichever DataLoader worker makes it and after a resume.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .audio import SAMPLE_RATE, load_audio
+from .corruptions import apply_band, apply_gaps, apply_holes, band_mask, gaps_mask, holes_mask
+from .errors import SpeechInpaintError
+from .restoration import missing_bins
+from .spectral import MODEL_GRID
+
+PAUSE_SECONDS = 0.15
+# Joins between clips get a pause of faint noise, not digital zeros, which would look like packet loss.
+PAUSE_LEVEL = 10 ** (-70 / 20)
+
+
+@dataclass
+class CropConfig:
+    crop_seconds: float = 2.0
+    mixture: dict = field(default_factory=lambda: {"holes": 0.5, "gaps": 0.25, "band": 0.25})
+    coverage: tuple[float, float] = (0.2, 0.4)
+    loss_rate: tuple[float, float] = (0.1, 0.3)
+    cutoff_hz: tuple[float, float] = (3000.0, 6000.0)
+    cutoff_default_prob: float = 0.5
+    cutoff_default_hz: float = 4000.0
+    gain_db: tuple[float, float] = (-12.0, 3.0)
+
+
+def read_manifest(path: str | Path, split: str | None = None) -> list[dict]:
+    """Rows of a corpus manifest (path, speaker, language, duration, split), paths made absolute."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechInpaintError(f"{path}: no manifest; build a corpus with `speechinpaint data ...` first")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["path"] = str(path.parent / row["path"])
+        row["duration"] = float(row["duration"])
+    rows = [r for r in rows if split is None or r["split"] == split]
+    if not rows:
+        raise SpeechInpaintError(f"{path}: no rows for split {split!r}")
+    return rows
+
+
+def speaker_streams(rows: list[dict]) -> dict[str, np.ndarray]:
+    """One waveform per speaker: the speaker's clips in manifest order, joined by short faint pauses."""
+    pause_rng = np.random.default_rng(0)
+    clips: dict[str, list[np.ndarray]] = {}
+    for row in rows:
+        clips.setdefault(row["speaker"], []).append(load_audio(row["path"]))
+    streams = {}
+    for speaker, parts in clips.items():
+        pause = (pause_rng.standard_normal(int(PAUSE_SECONDS * SAMPLE_RATE)) * PAUSE_LEVEL).astype(np.float32)
+        joined = [p for clip in parts for p in (clip, pause)]
+        streams[speaker] = np.concatenate(joined[:-1])
+    return streams
+
+
+def draw_corruption(audio: np.ndarray, rng: np.random.Generator, cfg: CropConfig):
+    """Corrupt a crop with a kind drawn from the mixture; returns (corrupted, mask, kind)."""
+    kinds = list(cfg.mixture)
+    weights = np.array([cfg.mixture[k] for k in kinds], dtype=float)
+    kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+    n = len(audio)
+    if kind == "holes":
+        mask = holes_mask(n, rng, rng.uniform(*cfg.coverage))
+        return apply_holes(audio, mask), mask, kind
+    if kind == "gaps":
+        mask = gaps_mask(n, rng, rng.uniform(*cfg.loss_rate))
+        return apply_gaps(audio, mask), mask, kind
+    if kind == "band":
+        cutoff = cfg.cutoff_default_hz if rng.random() < cfg.cutoff_default_prob else rng.uniform(*cfg.cutoff_hz)
+        return apply_band(audio, cutoff), band_mask(n, cutoff), kind
+    raise ValueError(f"unknown corruption kind {kind!r} in the mixture")
+
+
+class CropDataset(Dataset):
+    """`length` crops per epoch; item = dict(clean, corrupted [samples], missing [bins, frames], kind)."""
+
+    def __init__(self, streams: dict[str, np.ndarray], cfg: CropConfig, length: int, seed: int = 0):
+        self.cfg = cfg
+        self.length = length
+        self.seed = seed
+        self.epoch = 0
+        self.crop_samples = int(round(cfg.crop_seconds * SAMPLE_RATE))
+        self.speakers = sorted(streams)
+        self.streams = [streams[s] for s in self.speakers]
+        durations = np.array([len(s) for s in self.streams], dtype=float)
+        self.speaker_weights = durations / durations.sum()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def crop(self, rng: np.random.Generator) -> np.ndarray:
+        stream = self.streams[rng.choice(len(self.streams), p=self.speaker_weights)]
+        n = self.crop_samples
+        if len(stream) <= n:
+            return np.pad(stream, (0, n - len(stream)))
+        start = int(rng.integers(0, len(stream) - n))
+        return stream[start:start + n]
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        clean = self.crop(rng)
+        peak = float(np.max(np.abs(clean))) or 1.0
+        gain = 10 ** (rng.uniform(*self.cfg.gain_db) / 20) * 0.9 / peak
+        clean = (clean * min(gain, 0.99 / peak)).astype(np.float32)
+        corrupted, mask, kind = draw_corruption(clean, rng, self.cfg)
+        missing = missing_bins(mask, MODEL_GRID)
+        return {
+            "clean": torch.from_numpy(clean),
+            "corrupted": torch.from_numpy(corrupted.astype(np.float32)),
+            "missing": torch.from_numpy(missing),
+            "kind": kind,
+        }

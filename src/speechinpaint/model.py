@@ -1,0 +1,119 @@
+"""The inpainting network: a mask-aware 2D U-Net over the log-magnitude STFT (a pure nn.Module, no I/O).
+
+Input channels: the corrupted log-magnitude normalised per utterance from its known bins (missing bins
+set to 0), the mask (1 = missing) and a frequency-position ramp, because convolutions alone cannot tell
+1 kHz from 6 kHz and bandwidth extension depends on it. Output: a normalised log-magnitude estimate for
+every bin; the caller keeps the known bins and uses the estimate only in the holes. Fully convolutional,
+so any number of frames works (it is padded to a multiple of 2**levels inside).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    base_channels: int = 16
+    levels: int = 4
+    bottleneck_dilations: tuple[int, ...] = (2, 4, 8)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["bottleneck_dilations"] = list(self.bottleneck_dilations)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        if "bottleneck_dilations" in d:
+            d["bottleneck_dilations"] = tuple(d["bottleneck_dilations"])
+        return cls(**d)
+
+
+def conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU(),
+    )
+
+
+class DilatedResidual(nn.Module):
+    """A residual 3x3 conv dilated in time and frequency: wide context for long holes and the missing band."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False)
+        self.norm = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + F.gelu(self.norm(self.conv(x)))
+
+
+class InpaintUNet(nn.Module):
+    IN_CHANNELS = 3
+
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        c = self.config.base_channels
+        widths = [c * 2**i for i in range(self.config.levels + 1)]
+        self.inp = conv_block(self.IN_CHANNELS, widths[0])
+        self.down = nn.ModuleList(conv_block(widths[i], widths[i + 1]) for i in range(self.config.levels))
+        self.bottleneck = nn.Sequential(*(DilatedResidual(widths[-1], d) for d in self.config.bottleneck_dilations))
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(self.config.levels))
+        )
+        self.dec = nn.ModuleList(conv_block(2 * widths[i], widths[i]) for i in reversed(range(self.config.levels)))
+        self.out = nn.Conv2d(widths[0], 1, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """features [B, 3, F, T] -> normalised log-magnitude estimate [B, F, T]."""
+        _, _, n_freq, n_time = features.shape
+        m = 2**self.config.levels
+        x = F.pad(features, (0, (-n_time) % m, 0, (-n_freq) % m))
+        skips = []
+        x = self.inp(x)
+        for block in self.down:
+            skips.append(x)
+            x = block(F.max_pool2d(x, 2))
+        x = self.bottleneck(x)
+        for up, block in zip(self.up, self.dec):
+            x = block(torch.cat([up(x), skips.pop()], dim=1))
+        return self.out(x)[:, 0, :n_freq, :n_time]
+
+
+def normalise(log_mag: torch.Tensor, missing: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-utterance mean and std of the known bins; returns (normalised, mean, std) with shapes [B,1,1]."""
+    known = (~missing).float()
+    count = known.sum(dim=(-2, -1), keepdim=True).clamp_min(1.0)
+    mean = (log_mag * known).sum(dim=(-2, -1), keepdim=True) / count
+    var = (((log_mag - mean) * known) ** 2).sum(dim=(-2, -1), keepdim=True) / count
+    std = var.sqrt().clamp_min(1e-3)
+    return (log_mag - mean) / std, mean, std
+
+
+def make_features(log_mag: torch.Tensor, missing: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Network input [B, 3, F, T] from log-magnitude and mask [B, F, T]; also the (mean, std) to undo it."""
+    normed, mean, std = normalise(log_mag, missing)
+    hole = missing.float()
+    normed = normed * (1.0 - hole)
+    n_freq = log_mag.shape[-2]
+    ramp = torch.linspace(-1.0, 1.0, n_freq, device=log_mag.device).view(1, n_freq, 1).expand_as(normed)
+    return torch.stack([normed, hole, ramp], dim=1), mean, std
+
+
+def estimate_log_magnitude(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """The model's log-magnitude [B, F, T]: the input's own values in known bins, the estimate in the holes.
+
+    The network sees the bins below Nyquist (a power of two, 256 on the 512-point grid, so no padding is
+    wasted); the Nyquist bin takes the estimate of the bin below it.
+    """
+    features, mean, std = make_features(log_mag, missing)
+    estimate = model(features[:, :, :-1]).float()
+    estimate = torch.cat([estimate, estimate[:, -1:]], dim=1) * std + mean
+    return torch.where(missing, estimate, log_mag)

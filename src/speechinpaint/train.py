@@ -1,0 +1,233 @@
+"""Training: the LightningModule, the validation set of held-out voices, and the Trainer set-up.
+
+The same command trains on CPU, one GPU, several GPUs or several nodes (DDP through Lightning, launched
+by itself, torchrun or SLURM). The config is data: it is saved inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from .checkpoint import MODEL_FORMAT
+from .corruptions import corrupt
+from .data import CropConfig, CropDataset, read_manifest, speaker_streams
+from .errors import SpeechInpaintError
+from .model import InpaintUNet, ModelConfig, make_features
+from .restoration import missing_bins, restore_from_magnitude
+from .spectral import MODEL_GRID, log_magnitude
+
+VAL_KINDS = ("holes", "gaps", "band")
+
+
+def load_config(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechInpaintError(f"{path}: no such config")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpeechInpaintError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    for key in ("data", "model", "optim", "train"):
+        if key not in (config or {}):
+            raise SpeechInpaintError(f"{path}: the config needs a '{key}' section")
+    config.setdefault("name", path.stem)
+    return config
+
+
+def crop_config(data_cfg: dict) -> CropConfig:
+    keys = ("crop_seconds", "mixture", "coverage", "loss_rate", "cutoff_hz", "gain_db")
+    return CropConfig(**{k: (tuple(data_cfg[k]) if isinstance(data_cfg[k], list) else data_cfg[k])
+                         for k in keys if k in data_cfg})
+
+
+def validation_segments(streams: dict[str, np.ndarray], count: int, seconds: float, seed: int) -> list[np.ndarray]:
+    """A fixed set of segments spread over the held-out voices, the same in every run."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * MODEL_GRID.sample_rate)
+    speakers = sorted(s for s in streams if len(streams[s]) > n)
+    out = []
+    for i in range(count):
+        stream = streams[speakers[i % len(speakers)]]
+        start = int(rng.integers(0, len(stream) - n))
+        out.append(stream[start:start + n].copy())
+    return out
+
+
+class InpaintingModule(L.LightningModule):
+    def __init__(self, config: dict, format: str = MODEL_FORMAT):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = config
+        self.model = InpaintUNet(ModelConfig.from_dict(config["model"]))
+        self.val_clips: list[tuple[str, np.ndarray, np.ndarray, object]] = []
+        self.val_scores: list[dict] = []
+
+    def hole_l1(self, batch: dict) -> torch.Tensor:
+        """L1 between estimated and clean log-magnitude, averaged over the missing bins."""
+        clean = log_magnitude(MODEL_GRID.stft(batch["clean"]))
+        corrupted = log_magnitude(MODEL_GRID.stft(batch["corrupted"]))
+        missing = batch["missing"]
+        features, mean, std = make_features(corrupted, missing)
+        features = features[:, :, :-1].contiguous(memory_format=torch.channels_last)
+        estimate = self.model(features).float() * std + mean
+        hole = missing[:, :-1].float()
+        return ((estimate - clean[:, :-1]).abs() * hole).sum() / hole.sum().clamp_min(1.0)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.hole_l1(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["clean"]))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss = self.hole_l1(batch)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["clean"]))
+
+    def on_validation_epoch_end(self):
+        """STOI / PESQ / LSD on fixed 6 s held-out segments, after phase reconstruction, per corruption."""
+        if not self.val_clips or self.trainer.sanity_checking:
+            return
+        from .metrics import score
+
+        rows = {k: [] for k in VAL_KINDS}
+        self.model.eval()
+        for kind, clean, corrupted, mask in self.val_clips:
+            missing = missing_bins(mask)
+            known = MODEL_GRID.stft(torch.from_numpy(corrupted))
+            log_mag = log_magnitude(known)[None].to(self.device)
+            miss = torch.from_numpy(missing)[None].to(self.device)
+            with torch.no_grad():
+                from .model import estimate_log_magnitude
+
+                est = estimate_log_magnitude(self.model, log_mag, miss)[0].float().cpu()
+            restored = restore_from_magnitude(corrupted, mask, est.exp(), missing,
+                                              self.config["train"].get("phase_iters", 16))
+            rows[kind].append(score(clean, restored, mask))
+        for kind, scores in rows.items():
+            for metric in ("stoi", "pesq", "lsd"):
+                values = [s[metric] for s in scores if s.get(metric) is not None]
+                if values:
+                    self.log(f"val_{kind}/{metric}", float(np.mean(values)), sync_dist=True)
+
+    def configure_optimizers(self):
+        o = self.config["optim"]
+        opt = torch.optim.AdamW(self.model.parameters(), lr=o["lr"], weight_decay=o.get("weight_decay", 0.0))
+        total = self.config["train"]["max_steps"]
+        warmup = o.get("warmup_steps", 200)
+        floor = o.get("final_lr_fraction", 0.05)
+
+        def factor(step):
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class EpochSeeder(Callback):
+    """Tell the crop dataset which epoch it is, so crops differ between epochs but not between runs."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        trainer.train_dataloader.dataset.set_epoch(trainer.current_epoch)
+
+
+class SaveOnInterrupt(Callback):
+    """A Ctrl-C or SIGTERM writes last.ckpt, so --resume loses nothing."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_exception(self, trainer, pl_module, exception):
+        if trainer.global_step > 0:
+            trainer.save_checkpoint(self.path)
+
+
+def build_data(config: dict):
+    d = config["data"]
+    seed = config.get("seed", 0)
+    cfg = crop_config(d)
+    train_streams = speaker_streams(read_manifest(d["manifest"], "train"))
+    valid_streams = speaker_streams(read_manifest(d["manifest"], "valid"))
+    train_set = CropDataset(train_streams, cfg, d["crops_per_epoch"], seed)
+    val_set = CropDataset(valid_streams, cfg, d.get("val_crops", 64), seed + 1)
+    segments = validation_segments(valid_streams, d.get("val_segments", 6), d.get("val_seconds", 6.0), seed)
+    clips = []
+    for i, clean in enumerate(segments):
+        for kind in VAL_KINDS:
+            corrupted, mask = corrupt(clean, kind, seed=1000 + i)
+            clips.append((kind, clean, corrupted, mask))
+    workers = d.get("workers", 0)
+    loader = lambda ds, shuffle: DataLoader(  # noqa: E731
+        ds, batch_size=d["batch_size"], shuffle=shuffle, num_workers=workers, drop_last=shuffle,
+        persistent_workers=workers > 0,
+    )
+    return loader(train_set, True), loader(val_set, False), clips
+
+
+def run_train(args) -> int:
+    config = load_config(args.config)
+    if args.data:
+        config["data"]["manifest"] = str(Path(args.data) / "manifest.csv") if Path(args.data).is_dir() else args.data
+    t = config["train"]
+    if args.max_minutes is not None:
+        t["max_minutes"] = args.max_minutes
+    out = Path(args.out or Path("runs") / config["name"])
+    last = out / "checkpoints" / "last.ckpt"
+    if args.resume and not last.is_file():
+        raise SpeechInpaintError(f"{last}: nothing to resume from")
+    if not args.resume and last.is_file():
+        raise SpeechInpaintError(f"{out} already holds a run; pass --resume to continue it or --out for a new one")
+    L.seed_everything(config.get("seed", 0), workers=True)
+    torch.set_num_threads(int(os.environ.get("SPEECHINPAINT_THREADS", torch.get_num_threads())))
+    train_loader, val_loader, clips = build_data(config)
+    module = InpaintingModule(config)
+    module.val_clips = clips
+    module.model.to(memory_format=torch.channels_last)
+    accelerator = t.get("accelerator", "auto")
+    on_gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    precision = t.get("precision_gpu", "bf16-mixed") if on_gpu else t.get("precision", "bf16-mixed")
+    devices = args.devices or t.get("devices", "auto")
+    n_dev = int(devices) if str(devices).isdigit() else 1
+    strategy = "ddp" if n_dev > 1 or args.num_nodes > 1 else "auto"
+    checkpoints = [
+        ModelCheckpoint(out / "checkpoints", filename="best", monitor="val/loss", mode="min", save_top_k=1),
+        ModelCheckpoint(out / "checkpoints", save_last=True, save_top_k=0,
+                        train_time_interval=timedelta(minutes=t.get("checkpoint_minutes", 5))),
+    ]
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=args.num_nodes,
+        strategy=strategy,
+        precision=precision,
+        max_steps=t["max_steps"],
+        max_epochs=-1,
+        max_time=timedelta(minutes=t["max_minutes"]) if t.get("max_minutes") else None,
+        val_check_interval=min(t.get("val_every_steps", 500), config["data"]["crops_per_epoch"] // config["data"]["batch_size"]),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        logger=CSVLogger(out, name="logs"),
+        callbacks=[*checkpoints, EpochSeeder(), SaveOnInterrupt(last)],
+        log_every_n_steps=t.get("log_every_steps", 25),
+        default_root_dir=out,
+        enable_progress_bar=t.get("progress_bar", True),
+    )
+    start = time.time()
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if args.resume else None)
+    if trainer.is_global_zero:
+        print(f"trained {trainer.global_step} steps in {(time.time() - start) / 60:.1f} min; "
+              f"best {checkpoints[0].best_model_path or '-'}; last {last}")
+    return 0

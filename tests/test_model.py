@@ -1,0 +1,115 @@
+"""The network and the Inpainter: shapes, any length, known bins untouched, chunking, bad checkpoints."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from speechinpaint.audio import load_audio
+from speechinpaint.checkpoint import MODEL_FORMAT, export_weights, load_checkpoint
+from speechinpaint.corruptions import corrupt
+from speechinpaint.errors import SpeechInpaintError
+from speechinpaint.inpainter import Inpainter, crop_mask
+from speechinpaint.masks import Mask, Region, gap_sample_mask, rasterise
+from speechinpaint.model import InpaintUNet, ModelConfig, estimate_log_magnitude
+from speechinpaint.spectral import MODEL_GRID, log_magnitude
+
+DATA = Path(__file__).parent / "data"
+TINY = ModelConfig(base_channels=4, levels=3, bottleneck_dilations=(2,))
+
+
+def tiny_inpainter(**kwargs) -> Inpainter:
+    torch.manual_seed(0)
+    return Inpainter(InpaintUNet(TINY).eval(), {"model": TINY.to_dict()}, **kwargs)
+
+
+@pytest.mark.parametrize("frames", [1, 7, 64, 101])
+def test_any_number_of_frames(frames):
+    model = InpaintUNet(TINY).eval()
+    log_mag = torch.randn(2, 257, frames)
+    missing = torch.rand(2, 257, frames) < 0.3
+    out = estimate_log_magnitude(model, log_mag, missing)
+    assert out.shape == (2, 257, frames)
+    assert torch.equal(out[~missing], log_mag[~missing])
+
+
+def test_known_bins_pass_through_restoration():
+    clean = load_audio(DATA / "da_mars.wav")
+    corrupted, mask = corrupt(clean, "holes", seed=3)
+    restored = tiny_inpainter().restore(corrupted, mask)
+    assert restored.shape == corrupted.shape and np.all(np.isfinite(restored))
+    # Every frame untouched by the mask keeps its spectrum (up to 16-bit-free float error).
+    missing = rasterise(mask, MODEL_GRID)
+    spec_in = MODEL_GRID.stft(torch.from_numpy(corrupted))
+    spec_out = MODEL_GRID.stft(torch.from_numpy(restored))
+    far = torch.from_numpy(~np.convolve(missing.any(0), np.ones(9), "same").astype(bool))
+    assert torch.allclose(spec_out[:, far], spec_in[:, far], atol=1e-3)
+
+
+def test_samples_outside_gaps_are_kept_exactly():
+    clean = load_audio(DATA / "da_7spoke.wav")
+    corrupted, mask = corrupt(clean, "gaps", seed=5)
+    restored = tiny_inpainter().restore(corrupted, mask)
+    keep = ~gap_sample_mask(mask)
+    assert np.array_equal(restored[keep], corrupted[keep])
+    assert np.any(restored[~keep] != 0)
+
+
+def test_chunked_and_whole_file_agree_away_from_chunk_edges():
+    clean = np.concatenate([load_audio(p) for p in sorted(DATA.glob("da_*.wav"))])
+    corrupted, mask = corrupt(clean, "holes", seed=7)
+    whole = tiny_inpainter(chunk_seconds=60).restore(corrupted, mask)
+    chunked = tiny_inpainter(chunk_seconds=3.0, overlap_seconds=1.0).restore(corrupted, mask)
+    step = 2 * 16000
+    edge = np.zeros(len(clean), dtype=bool)
+    for start in range(step, len(clean), step):
+        edge[max(0, start - 16000): start + 16000 + 4000] = True
+    err = np.abs(whole - chunked)[~edge]
+    assert err.size > 16000
+    assert np.sqrt(np.mean(err**2)) < 0.05 * np.sqrt(np.mean(whole**2))
+
+
+def test_crop_mask_retimes_regions():
+    mask = Mask(16000, 48000, [Region(0.5, 1.5, 100, 200), Region(2.5, 2.9, 0, 8000)])
+    part = crop_mask(mask, 16000, 40000)
+    assert part.num_samples == 24000
+    assert part.regions == [Region(0.0, 0.5, 100, 200)]
+
+
+def test_batch_restoration_matches_single():
+    clean = load_audio(DATA / "da_mars.wav")
+    a, ma = corrupt(clean, "band", seed=1)
+    b, mb = corrupt(clean, "holes", seed=2)
+    ip = tiny_inpainter()
+    both = ip.restore([a, b], [ma, mb])
+    assert np.allclose(both[1], ip.restore(b, mb))
+
+
+def test_export_and_reload(tmp_path):
+    model = InpaintUNet(TINY)
+    path = tmp_path / "m.pt"
+    torch.save({"format": MODEL_FORMAT, "config": {"model": TINY.to_dict()}, "state_dict": model.state_dict()}, path)
+    export_weights(path, tmp_path / "small.pt")
+    loaded, config = load_checkpoint(tmp_path / "small.pt")
+    assert config["model"]["base_channels"] == 4
+    for k, v in model.state_dict().items():
+        expected = v.half().float() if v.is_floating_point() else v
+        assert torch.equal(loaded.state_dict()[k], expected)
+
+
+def test_wrong_version_and_wrong_shapes_give_clear_errors(tmp_path):
+    model = InpaintUNet(TINY)
+    old = tmp_path / "old.pt"
+    torch.save({"format": "speechinpaint.model/0", "config": {"model": TINY.to_dict()}, "state_dict": model.state_dict()}, old)
+    with pytest.raises(SpeechInpaintError, match="another version"):
+        load_checkpoint(old)
+    wrong = tmp_path / "wrong.pt"
+    bigger = ModelConfig(base_channels=8, levels=3, bottleneck_dilations=(2,))
+    torch.save({"format": MODEL_FORMAT, "config": {"model": bigger.to_dict()}, "state_dict": model.state_dict()}, wrong)
+    with pytest.raises(SpeechInpaintError, match="do not fit"):
+        load_checkpoint(wrong)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(SpeechInpaintError, match="not a readable checkpoint"):
+        load_checkpoint(garbage)
