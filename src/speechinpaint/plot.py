@@ -1,0 +1,110 @@
+"""Spectrogram figures: clean, corrupted and restored speech one above the other, the mask outlined.
+
+One shared colour scale makes the three panels comparable at a glance: a hole that was filled too
+quietly or too loudly shows as a change of colour, not of normalisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display is needed, nor wanted on a server
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+from .audio import SAMPLE_RATE, atomic_write, load_audio  # noqa: E402
+from .errors import SpeechInpaintError  # noqa: E402
+from .masks import Mask, load_mask, mask_path_for, rasterise  # noqa: E402
+from .spectral import MODEL_GRID  # noqa: E402
+
+# The model's 32 ms / 8 ms grid: fine enough in time to show 20 ms packet gaps.
+PLOT_GRID = MODEL_GRID
+# Colours span this many dB below the loudest bin of the three panels; quieter is drawn as the floor.
+DYNAMIC_RANGE_DB = 80.0
+MASK_COLOUR = "white"
+
+
+def _db(audio: np.ndarray) -> np.ndarray:
+    spec = PLOT_GRID.stft(np.asarray(audio, dtype=np.float32)).numpy()
+    return 20 * np.log10(np.maximum(np.abs(spec), 1e-10))
+
+
+def plot_triplet(
+    clean: np.ndarray,
+    corrupted: np.ndarray,
+    restored: np.ndarray,
+    mask: Mask | None,
+    path: str | Path,
+    titles: Sequence[str] = ("clean", "corrupted", "restored"),
+) -> None:
+    """Write a figure of three aligned log-spectrograms (kHz vs s, one dB colour bar) to `path`.
+
+    The mask, when given, is outlined on every panel from its rasterisation on the plotted grid, so
+    overlapping holes show as one contour and what is outlined is exactly what was missing.
+    """
+    signals = [np.asarray(s, dtype=np.float32) for s in (clean, corrupted, restored)]
+    lengths = {len(s) for s in signals}
+    if len(lengths) != 1:
+        raise SpeechInpaintError(f"the three signals differ in length ({', '.join(str(len(s)) for s in signals)} samples)")
+    if len(titles) != 3:
+        raise SpeechInpaintError("plot_triplet needs three titles")
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    supported = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if fmt not in supported:
+        raise SpeechInpaintError(f"{path}: unknown figure format {fmt!r}; use one of {', '.join(sorted(supported))}")
+    if mask is not None:
+        mask.check_matches(len(signals[0]), SAMPLE_RATE)
+
+    specs = [_db(s) for s in signals]
+    vmax = max(float(s.max()) for s in specs)
+    vmin = vmax - DYNAMIC_RANGE_DB
+    num_frames = specs[0].shape[1]
+    times = PLOT_GRID.frame_times(num_frames)
+    freqs_khz = PLOT_GRID.bin_freqs() / 1000
+    missing = rasterise(mask, PLOT_GRID, num_frames) if mask is not None and mask.regions else None
+
+    fig, axes = plt.subplots(3, 1, figsize=(10, 8.5), sharex=True, sharey=True, constrained_layout=True)
+    for ax, spec, title in zip(axes, specs, titles):
+        image = ax.pcolormesh(times, freqs_khz, spec, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax,
+                              rasterized=True)
+        if missing is not None:
+            ax.contour(times, freqs_khz, missing.astype(float), levels=[0.5], colors=MASK_COLOUR,
+                       linewidths=0.9, linestyles="--")
+        ax.set_title(title, loc="left")
+        ax.set_ylabel("frequency (kHz)")
+    axes[-1].set_xlabel("time (s)")
+    colourbar = fig.colorbar(image, ax=list(axes), shrink=0.9, pad=0.01)
+    colourbar.set_label("level (dB)")
+    if missing is not None:
+        axes[0].plot([], [], color=MASK_COLOUR, linestyle="--", label="missing region (mask)")
+        axes[0].legend(loc="upper right", fontsize="small", facecolor="0.3", labelcolor="white", framealpha=0.8)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))
+    finally:
+        plt.close(fig)
+
+
+def run_plot(args) -> int:
+    """`speechinpaint plot CLEAN CORRUPTED RESTORED -o FIG`: mask from --mask or beside CORRUPTED, if any."""
+    clean = load_audio(args.clean)
+    corrupted = load_audio(args.corrupted, check=False)
+    restored = load_audio(args.restored, check=False)
+    if not len(clean) == len(corrupted) == len(restored):
+        raise SpeechInpaintError(
+            f"the three files differ in length ({len(clean)}, {len(corrupted)}, {len(restored)} samples at 16 kHz)"
+        )
+    mask_file = Path(args.mask) if args.mask else mask_path_for(args.corrupted)
+    mask = None
+    if args.mask or mask_file.is_file():
+        mask = load_mask(mask_file)
+        mask.check_matches(len(clean), SAMPLE_RATE, str(mask_file))
+    titles = [f"{role}: {Path(f).name}" for role, f in
+              zip(("clean", "corrupted", "restored"), (args.clean, args.corrupted, args.restored))]
+    plot_triplet(clean, corrupted, restored, mask, args.output, titles)
+    print(f"wrote {args.output}")
+    return 0
