@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display is needed, nor wanted on a server
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .audio import SAMPLE_RATE, atomic_write, load_audio  # noqa: E402
@@ -53,8 +54,7 @@ def plot_triplet(
         raise SpeechInpaintError("plot_triplet needs three titles")
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
-    supported = plt.figure().canvas.get_supported_filetypes()
-    plt.close("all")
+    supported = FigureCanvasAgg.get_supported_filetypes()
     if fmt not in supported:
         raise SpeechInpaintError(f"{path}: unknown figure format {fmt!r}; use one of {', '.join(sorted(supported))}")
     if mask is not None:
