@@ -1,0 +1,100 @@
+"""The one manifest format every corpus writes and the training data reads.
+
+`manifest.csv` beside the audio: path (relative to the corpus folder, so the folder can be moved),
+speaker, language, duration (seconds), split. Splits are whole speakers, so a score on `valid` or
+`test` is a score on voices the model never heard.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..audio import atomic_write
+from ..errors import SpeechInpaintError
+
+MANIFEST_NAME = "manifest.csv"
+COLUMNS = ("path", "speaker", "language", "duration", "split")
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    speaker: str
+    language: str
+    duration: float
+    split: str
+
+
+def write_manifest(root: str | os.PathLike, entries: list[Entry]) -> Path:
+    """Write root/manifest.csv atomically, rows sorted by path so reruns give identical files."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for e in sorted(entries, key=lambda e: e.path):
+        writer.writerow((e.path, e.speaker, e.language, f"{e.duration:.3f}", e.split))
+    target = Path(root) / MANIFEST_NAME
+    atomic_write(target, lambda tmp: Path(tmp).write_text(buf.getvalue(), encoding="utf-8"))
+    return target
+
+
+def read_manifest(root: str | os.PathLike) -> list[Entry]:
+    """Rows of root/manifest.csv; a missing file or wrong header is a clear error."""
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        raise SpeechInpaintError(f"{path}: no manifest; prepare the corpus with `speechinpaint data ...` first")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = tuple(next(reader, ()))
+        if header != COLUMNS:
+            raise SpeechInpaintError(f"{path}: expected columns {','.join(COLUMNS)}, found {','.join(header)}")
+        return [Entry(r[0], r[1], r[2], float(r[3]), r[4]) for r in reader if r]
+
+
+def speaker_split(speakers, fractions: tuple[int, ...], seed: int) -> dict[str, str]:
+    """Assign whole speakers to train/valid/test by count, shuffled with a fixed seed.
+
+    `fractions` are counts in the seed's proportion (79/15/15 of VCTK's 109); for another number of
+    speakers they are scaled, with at least one speaker in each held-out split when there are enough.
+    """
+    names = sorted(set(speakers))
+    rng = random.Random(seed)
+    rng.shuffle(names)
+    total = sum(fractions)
+    held = [round(len(names) * f / total) for f in fractions[1:]]
+    if len(names) >= len(fractions):
+        held = [max(1, h) for h in held]
+    n_train = len(names) - sum(held)
+    if n_train < 1:
+        raise SpeechInpaintError(f"{len(names)} speakers are too few for a speaker-disjoint split")
+    out = {}
+    start = 0
+    for split, n in zip(SPLITS, [n_train, *held]):
+        for name in names[start : start + n]:
+            out[name] = split
+        start += n
+    return out
+
+
+def summary_lines(entries: list[Entry]) -> list[str]:
+    """Hours, speakers and languages per split: what a person checks before training on a corpus."""
+    by_split: dict[str, list[Entry]] = defaultdict(list)
+    for e in entries:
+        by_split[e.split].append(e)
+    lines = []
+    for split in [s for s in SPLITS if s in by_split]:
+        rows = by_split[split]
+        hours = sum(e.duration for e in rows) / 3600
+        speakers = sorted({e.speaker for e in rows})
+        languages = sorted({e.language for e in rows})
+        lines.append(
+            f"{split}: {hours:.2f} h, {len(rows)} clips, {len(speakers)} speakers, "
+            f"{len(languages)} languages ({' '.join(languages)})"
+        )
+    return lines
