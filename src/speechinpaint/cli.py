@@ -65,7 +65,7 @@ def cmd_corrupt(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from .audio import load_audio, save_audio
+    from .audio import AUDIO_SUFFIXES, load_audio, save_audio
     from .masks import load_mask, mask_path_for
     from .restoration import restore
 
@@ -92,7 +92,12 @@ def cmd_restore(args) -> int:
             if not args.reference:
                 raise SpeechInpaintError("the oracle method needs --reference CLEAN (file or folder)")
             ref_root = Path(args.reference)
-            reference = load_audio(ref_root / name if ref_root.is_dir() else ref_root)
+            ref = ref_root / name if ref_root.is_dir() else ref_root
+            if ref_root.is_dir() and not ref.is_file():
+                # corrupt writes NAME.wav whatever the clean file was (.flac, .ogg): match on NAME.
+                same = [p for p in ref.parent.glob("*") if p.stem == ref.stem and p.suffix.lower() in AUDIO_SUFFIXES]
+                ref = same[0] if len(same) == 1 else ref
+            reference = load_audio(ref)
         save_audio(dst, restore(audio, mask, args.method, reference, args.iterations, inpainter))
 
     return for_each_file(pairs, work, "restore")
