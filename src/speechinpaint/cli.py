@@ -30,9 +30,13 @@ def file_pairs(inp: str, out: str) -> list[tuple[Path, Path, str]]:
         pairs = [(src, target, src.name)]
     else:
         raise SpeechInpaintError(f"{src}: no such file or folder")
+    written_by: dict[Path, Path] = {}
     for f, o, _ in pairs:
         if o.exists() and o.resolve() == f.resolve():
             raise SpeechInpaintError(f"{o}: output would overwrite its input; choose another -o")
+        if o in written_by:  # NAME.wav and NAME.flac both become NAME.wav: one would silently replace the other
+            raise SpeechInpaintError(f"{written_by[o]} and {f} would both be written to {o}; rename one")
+        written_by[o] = f
     return pairs
 
 
@@ -45,6 +49,9 @@ def for_each_file(pairs, work, desc: str) -> int:
         except SpeechInpaintError as exc:
             failures += 1
             tqdm.write(f"speechinpaint: error: {exc}", file=sys.stderr)
+        except OSError as exc:  # e.g. an output folder that cannot be created or written: still one line
+            failures += 1
+            tqdm.write(f"speechinpaint: error: {dst}: cannot write ({exc.strerror or exc}: {exc.filename})", file=sys.stderr)
     return 1 if failures else 0
 
 
