@@ -257,3 +257,17 @@ def test_installed_console_script(tmp_path, clean_dir):
     assert bad.returncode == 1
     assert bad.stdout == ""
     assert_one_error_line(bad.returncode, bad.stderr, "cannot read audio")
+
+
+def test_two_inputs_for_one_output_are_refused(capsys, tmp_path, clean_dir):
+    (clean_dir / "a.flac").write_bytes((clean_dir / "sub" / "b.flac").read_bytes())  # a.wav and a.flac -> a.wav
+    rc, err = run(capsys, "corrupt", clean_dir, "-o", tmp_path / "out", "--kind", "gaps")
+    assert_one_error_line(rc, err, "would both be written to")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output_is_one_line(capsys, tmp_path, clean_dir):
+    (tmp_path / "a_file").write_text("not a folder")
+    rc, err = run(capsys, "corrupt", clean_dir / "a.wav", "-o", tmp_path / "a_file" / "x.wav", "--kind", "gaps")
+    assert_one_error_line(rc, err, "cannot write")
+    assert (tmp_path / "a_file").read_text() == "not a folder"
