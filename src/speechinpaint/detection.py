@@ -1,0 +1,309 @@
+"""Blind damage detection: estimate the mask of corrupted speech from the audio alone (`--mask auto`).
+
+Three detectors, one per kind of damage the project restores, each looking for what natural speech
+does not do:
+
+- packet loss (`gaps`): runs of exact zeros with live signal on both sides. Natural recordings also hold
+  digital silence (a gated pause, the lead-in of a file, clips joined with silence), so a run is only
+  marked when it is packet-sized (10 ms .. 130 ms) and both of its neighbours carry signal above the
+  quietest level a recording keeps. Digital silence longer than 130 ms, or touching the start or end of
+  the file, is treated as intended silence and never marked: restoring it would invent speech.
+- a missing upper band (`band`): the long-term spectrum falls by tens of dB within a few hundred Hz and
+  stays at its floor up to Nyquist. One region from the lower edge of the transition to Nyquist, over
+  the whole file.
+- zeroed time-frequency rectangles (`holes`): on the 640/320 grid the holes are punched on, their inside
+  sits at the level of the file's quietest bins, bounded in frequency by live bins, with edges straight
+  along both axes. Lossy codecs (Vorbis) also leave irregular empty patches in clean speech; those are
+  rejected because they are not rectangles: a candidate patch is kept only where whole frames share the
+  same band edges for several frames.
+
+Regions are written in seconds and Hz on the cells of the grid they were found on, as the corruptions
+write theirs, so the mask rasterises onto any grid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK
+from .errors import SpeechInpaintError
+from .masks import MASK_SUFFIX, Mask, Region
+from .spectral import SEED_GRID, StftGrid
+
+# --- gaps --------------------------------------------------------------------------------------------
+GAP_MIN_SAMPLES = 160  # 10 ms: shorter zero runs happen at zero crossings of quiet 16-bit audio
+GAP_MAX_SECONDS = 0.13  # longer digital silence is an intended pause, not a lost burst (<= 120 ms)
+GAP_CONTEXT_SAMPLES = 160  # 10 ms each side to judge whether the signal around a run is live
+GAP_CONTEXT_RMS = 10 ** (-78 / 20)  # below about 3 LSB of 16-bit audio the neighbours are silence too
+
+# --- band --------------------------------------------------------------------------------------------
+BAND_GRID = StftGrid(1024, 256)
+BAND_MIN_DROP_DB = 30.0  # the stop band lies this far below the pass band just under the cutoff
+BAND_STOP_SPREAD_DB = 12.0  # and stays flat (within this of its median) up to Nyquist
+BAND_EDGE_DB = 3.0  # the lower edge of the transition: first bin this far below the pass band
+BAND_MIN_HZ = 1000.0  # a cutoff below this is no speech channel; above Nyquist - 300 Hz is no cutoff
+
+# --- holes -------------------------------------------------------------------------------------------
+DIGITAL_SILENCE_DB = -200.0  # below any real recording's noise: the bin holds exact zeros
+HOLE_DARK_DB = 25.0  # a bin this close to the file's floor counts as dark
+HOLE_LIVE_DB = 35.0  # a frame needs bins this far above the floor to be speech, not a pause
+HOLE_MIN_BINS = 20  # 500 Hz on the seed grid: the seed's holes are at least 1 kHz wide
+HOLE_MIN_FRAMES = 4  # the seed's holes last 5-15 frames; their dark core (edge frames leak) 3-13
+HOLE_EDGE_TOL = 4  # bins a band edge may wander between frames and still be the same straight edge
+HOLE_FILL_BINS = 3  # quantisation noise pokes a few bins through a hole: fill such speckle
+HOLE_LIVE_FRACTION = 0.1  # a frame with fewer live bins than this is a pause: dark there is silence
+HOLE_GROW_FRAMES = 1  # a hole's first and last frame are half filled by the inverse STFT's overlap
+HOLE_GROW_BINS = 1
+HOLE_EDGE_PCT = 25  # percentile of the run edges taken as the hole's edges
+HOLE_LINK = 0.6  # a run continues the previous frame's run it overlaps by this much of their union
+HOLE_STRAIGHT = 0.5  # the share of a chain's frames that must sit on its median edges
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of every run of True in a 1-D boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+def detect_gaps(audio: np.ndarray) -> np.ndarray:
+    """Boolean [samples] array, True inside zero runs that look like lost packets (see the module doc)."""
+    zero = audio == 0.0
+    out = np.zeros(len(audio), dtype=bool)
+    max_len = int(GAP_MAX_SECONDS * SAMPLE_RATE)
+    for a, b in _runs(zero):
+        if b - a < GAP_MIN_SAMPLES or b - a > max_len or a == 0 or b == len(audio):
+            continue
+        before = audio[max(a - GAP_CONTEXT_SAMPLES, 0):a]
+        after = audio[b:b + GAP_CONTEXT_SAMPLES]
+        if min(_rms(before), _rms(after)) >= GAP_CONTEXT_RMS:
+            out[a:b] = True
+    return out
+
+
+def _db(spec: torch.Tensor) -> np.ndarray:
+    return (20 * np.log10(spec.abs().numpy().astype(np.float64) + 1e-12)).astype(np.float32)
+
+
+def detect_band(audio: np.ndarray, ignore: np.ndarray | None = None) -> float | None:
+    """Lower edge in Hz of a missing upper band, or None when the file keeps its full band.
+
+    The long-term spectrum is the mean power over the frames that hold signal (lost packets excluded),
+    so pauses do not dilute it.
+    """
+    spec = BAND_GRID.stft(torch.from_numpy(audio)).abs().numpy() ** 2
+    frames = np.arange(spec.shape[1]) * BAND_GRID.hop
+    keep = spec.sum(0) > 0
+    if ignore is not None and ignore.any():
+        keep &= ~ignore[np.clip(frames, 0, len(audio) - 1)]
+    if keep.sum() < 4:
+        return None
+    level = 10 * np.log10(spec[:, keep].mean(1) + 1e-20)
+    freqs = BAND_GRID.bin_freqs()
+    nyq = SAMPLE_RATE / 2
+    # Candidate cutoffs from the top down: the stop band [k, end] must be flat and far below the
+    # pass band [k - 500 Hz, k - 200 Hz]; the lowest such k is where the floor starts.
+    df = freqs[1]
+    below = int(round(500 / df)), int(round(200 / df))
+    stop_start = None
+    for k in range(len(freqs) - int(round(300 / df)), int(BAND_MIN_HZ / df), -1):
+        stop = level[k:]
+        pass_level = np.median(level[k - below[0]:k - below[1]])
+        floor = np.median(stop)
+        if pass_level - floor < BAND_MIN_DROP_DB or np.max(stop) - floor > BAND_STOP_SPREAD_DB:
+            if stop_start is not None:
+                break
+            continue
+        stop_start = k
+    if stop_start is None:
+        return None
+    pass_level = np.median(level[stop_start - below[0]:stop_start - below[1]])
+    k = stop_start
+    while k > 0 and level[k - 1] < pass_level - BAND_EDGE_DB:
+        k -= 1
+    edge = freqs[k] - df / 2
+    return float(edge) if BAND_MIN_HZ <= edge < nyq else None
+
+
+def _fill_short(flags: np.ndarray, longest: int) -> np.ndarray:
+    """Fill runs of False no longer than `longest` between True cells along axis 0 (speckle in a hole)."""
+    out = flags.copy()
+    for t in range(flags.shape[1]):
+        col = flags[:, t]
+        for a, b in _runs(~col):
+            if 0 < a and b < len(col) and b - a <= longest:
+                out[a:b, t] = True
+    return out
+
+
+def _rectangles(runs: list[list[tuple[int, int]]]) -> list[tuple[int, int, int, int]]:
+    """Chain runs of dark bins across frames into rectangles (t0, t1, k0, k1): frames [t0, t1), bins [k0, k1).
+
+    A run continues the chain of the previous frame's run it overlaps most (overlap >= HOLE_LINK of the
+    union). A chain is a zeroed rectangle when it lasts HOLE_MIN_FRAMES frames and most of its frames
+    share its median edges within HOLE_EDGE_TOL bins; its extent is then a low/high percentile of the
+    edges, so ragged frames do not bend a straight edge. Natural dark patches wander and fail the test.
+    """
+
+    def overlap(r, s):
+        inter = min(r[1], s[1]) - max(r[0], s[0])
+        return inter / (max(r[1], s[1]) - min(r[0], s[0])) if inter > 0 else 0.0
+
+    chains: list[tuple[int, list[tuple[int, int]]]] = []  # (first frame, runs)
+    active: dict[int, int] = {}  # index of the run in the previous frame -> chain index
+    for t, frame_runs in enumerate(runs):
+        nxt: dict[int, int] = {}
+        taken: set[int] = set()
+        prev = runs[t - 1] if t > 0 else []
+        for i, r in enumerate(frame_runs):
+            best = max(range(len(prev)), key=lambda j: overlap(r, prev[j]), default=None)
+            if best is not None and best in active and best not in taken and overlap(r, prev[best]) >= HOLE_LINK:
+                taken.add(best)
+                c = active[best]
+                chains[c][1].append(r)
+            else:
+                c = len(chains)
+                chains.append((t, [r]))
+            nxt[i] = c
+        active = nxt
+    rects = []
+    for t0, chain in chains:
+        if len(chain) < HOLE_MIN_FRAMES:
+            continue
+        lo = np.array([r[0] for r in chain])
+        hi = np.array([r[1] for r in chain])
+        straight = (np.abs(lo - np.median(lo)) <= HOLE_EDGE_TOL).mean() >= HOLE_STRAIGHT and (
+            np.abs(hi - np.median(hi)) <= HOLE_EDGE_TOL
+        ).mean() >= HOLE_STRAIGHT
+        # Leakage from loud bins beside a hole eats into it unevenly: its true edge is the outermost
+        # the chain reaches, less a few outliers.
+        k0, k1 = int(np.percentile(lo, HOLE_EDGE_PCT)), int(np.percentile(hi, 100 - HOLE_EDGE_PCT))
+        if straight and k1 - k0 >= HOLE_MIN_BINS:
+            rects.append((t0, t0 + len(chain), max(k0 - HOLE_GROW_BINS, 0), k1 + HOLE_GROW_BINS))
+    return rects
+
+
+def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Boolean [bins, frames] on the seed grid, True in zeroed rectangles (see the module doc).
+
+    exclude: [bins, frames] bins already explained by another detector (gaps, band), never holes.
+    """
+    level = _db(SEED_GRID.stft(torch.from_numpy(audio)))
+    bins, frames = level.shape
+    ok = np.ones_like(level, dtype=bool) if exclude is None else ~exclude
+    # Digital silence (exact zeros) has no level at all: the floor is that of the bins that hold signal.
+    audible = ok & (level > DIGITAL_SILENCE_DB)
+    if not audible.any():
+        return np.zeros_like(ok)
+    floor = float(np.percentile(level[audible], 1))
+    dark = _fill_short((level < floor + HOLE_DARK_DB) & audible, HOLE_FILL_BINS)
+    live_frame = ((level > floor + HOLE_LIVE_DB) & ok).mean(0) >= HOLE_LIVE_FRACTION
+    runs = [
+        [(a, b) for a, b in _runs(dark[:, t]) if b - a >= HOLE_MIN_BINS] if live_frame[t] else []
+        for t in range(frames)
+    ]
+    out = np.zeros_like(dark)
+    for t0, t1, k0, k1 in _rectangles(runs):
+        out[k0:k1, t0:t1] = True
+    # The first and last frame of a hole are only half empty after the inverse STFT: grow by one frame.
+    grown = out.copy()
+    for _ in range(HOLE_GROW_FRAMES):
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+    return grown & ok
+
+
+def _grid_regions(flags: np.ndarray, grid: StftGrid, num_samples: int) -> list[Region]:
+    """Rectangles covering the True cells of a [bins, frames] map: per frame, runs of bins, merged over
+    consecutive frames with identical runs (each frame's cell is its centre +- half a hop)."""
+    duration = num_samples / grid.sample_rate
+    half = grid.hop / 2 / grid.sample_rate
+    df = grid.sample_rate / grid.n_fft
+    nyq = grid.sample_rate / 2
+    regions: list[Region] = []
+    open_runs: dict[tuple[int, int], int] = {}
+    frames = flags.shape[1]
+    for t in range(frames + 1):
+        runs = set(_runs(flags[:, t])) if t < frames else set()
+        for run in list(open_runs):
+            if run not in runs:
+                start = open_runs.pop(run)
+                t0 = max(start * grid.hop / grid.sample_rate - half, 0.0)
+                t1 = min(t * grid.hop / grid.sample_rate - half, duration)
+                if t1 > t0:
+                    regions.append(Region(t0, t1, max((run[0] - 0.5) * df, 0.0), min((run[1] - 0.5) * df, nyq)))
+        for run in runs:
+            open_runs.setdefault(run, t)
+    return regions
+
+
+def detect_mask(audio: np.ndarray) -> Mask:
+    """The estimated mask of one 16 kHz mono signal: lost packets, a missing band, zeroed rectangles."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise SpeechInpaintError(f"detection needs a mono signal, got shape {audio.shape}")
+    if audio.size < 4 * MIN_SAMPLES:
+        raise SpeechInpaintError(
+            f"{audio.size} samples is too short to tell damage from speech (need at least {4 * MIN_SAMPLES / SAMPLE_RATE:.2f} s)"
+        )
+    if not np.all(np.isfinite(audio)):
+        raise SpeechInpaintError("the signal contains NaN or infinite samples")
+    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise SpeechInpaintError("the signal is silent: there is nothing to tell damage from")
+    n = len(audio)
+    nyq = SAMPLE_RATE / 2
+    regions: list[Region] = []
+    gaps = detect_gaps(audio)
+    for a, b in _runs(gaps):
+        regions.append(Region(a / SAMPLE_RATE, b / SAMPLE_RATE, 0.0, nyq))
+    band_edge = detect_band(audio, gaps)
+    if band_edge is not None:
+        regions.append(Region(0.0, n / SAMPLE_RATE, band_edge, nyq))
+    # Bins the other detectors explain: frames whose window touches a lost packet, and the lost band.
+    frames = SEED_GRID.num_frames(n)
+    exclude = np.zeros((SEED_GRID.num_bins, frames), dtype=bool)
+    if gaps.any():
+        centres = np.arange(frames) * SEED_GRID.hop
+        for a, b in _runs(gaps):
+            exclude[:, (centres > a - SEED_GRID.n_fft // 2) & (centres < b + SEED_GRID.n_fft // 2)] = True
+    if band_edge is not None:
+        exclude[SEED_GRID.bin_freqs() >= band_edge - 300.0, :] = True
+    regions.extend(_grid_regions(detect_holes(audio, exclude), SEED_GRID, n))
+    return Mask(SAMPLE_RATE, n, regions).validate("detected mask")
+
+
+def run_detect(args) -> int:
+    """`speechinpaint detect IN -o OUT`: a file gives one mask file, a folder a folder of NAME.mask.json."""
+    from .audio import list_audio_files, load_audio
+    from .cli import for_each_file
+    from .masks import save_mask
+
+    src, dst = Path(args.input), Path(args.output)
+    if src.is_dir():
+        files = list_audio_files(src)
+        if not files:
+            raise SpeechInpaintError(f"{src}: no audio files in this folder")
+        pairs = [(f, dst / f.relative_to(src).with_name(f.stem + MASK_SUFFIX), f.relative_to(src).as_posix()) for f in files]
+    elif src.is_file():
+        target = dst / (src.stem + MASK_SUFFIX) if dst.is_dir() else dst
+        if not target.name.endswith(".json"):
+            raise SpeechInpaintError(f"{target}: a mask file must end in {MASK_SUFFIX}")
+        pairs = [(src, target, src.name)]
+    else:
+        raise SpeechInpaintError(f"{src}: no such file or folder")
+
+    def work(path, out, name):
+        audio = load_audio(path)
+        try:
+            mask = detect_mask(audio)
+        except SpeechInpaintError as exc:
+            raise SpeechInpaintError(f"{path}: {exc}") from None
+        save_mask(out, mask)
+
+    return for_each_file(pairs, work, "detect")
