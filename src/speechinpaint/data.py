@@ -128,3 +128,21 @@ class CropDataset(Dataset):
             "missing": torch.from_numpy(missing),
             "kind": kind,
         }
+
+
+def evaluation_segments(manifest: str | Path, split: str, count: int, seconds: float = 6.0) -> list[tuple[str, np.ndarray]]:
+    """Fixed segments of `seconds` for benchmarks: each voice's clips joined, cut into consecutive
+    segments, taken round-robin over voices so every held-out voice is represented. Deterministic."""
+    streams = speaker_streams(read_manifest(manifest, split))
+    n = int(round(seconds * SAMPLE_RATE))
+    queues = {s: [streams[s][i:i + n] for i in range(0, len(streams[s]) - n + 1, n)] for s in sorted(streams)}
+    out: list[tuple[str, np.ndarray]] = []
+    depth = 0
+    while len(out) < count and any(depth < len(q) for q in queues.values()):
+        for speaker, q in queues.items():
+            if depth < len(q) and len(out) < count:
+                out.append((f"{speaker}/{depth:03d}", q[depth].copy()))
+        depth += 1
+    if not out:
+        raise SpeechInpaintError(f"{manifest}: no voice in split {split!r} has {seconds} s of audio")
+    return out

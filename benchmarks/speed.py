@@ -1,0 +1,119 @@
+"""Speed of the shipped model: real-time factor, peak memory on a long file, training throughput.
+
+    python benchmarks/speed.py                # CPU with 2 threads (and the GPU too, where there is one)
+    python benchmarks/speed.py --threads 1
+
+Real-time factor = wall time of restoration (network + phase reconstruction) / audio duration, for
+10 s and 60 s of held-out speech with 30 % holes. Peak memory is the maximum resident set of a fresh
+process that restores a 10-minute file (the Python and torch runtime included). Training throughput is
+2 s crops per second through one optimiser step (data preparation included), at the default config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from speechinpaint.corruptions import corrupt
+from speechinpaint.data import evaluation_segments
+
+MEMORY_CHILD = """
+import sys, resource, numpy as np, torch
+torch.set_num_threads(int(sys.argv[2]))
+from speechinpaint.corruptions import corrupt
+from speechinpaint.data import evaluation_segments
+from speechinpaint.inpainter import Inpainter
+segs = evaluation_segments(sys.argv[1], "valid", 100, 6.0)
+clean = np.tile(np.concatenate([s for _, s in segs]), 2)[: 600 * 16000]
+corrupted, mask = corrupt(clean, "holes", seed=0)
+ip = Inpainter.from_pretrained()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = ip.restore(corrupted, mask)
+assert len(out) == len(clean)
+print(before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def speech(manifest: str, seconds: float) -> np.ndarray:
+    segs = evaluation_segments(manifest, "valid", 100, 6.0)
+    joined = np.concatenate([s for _, s in segs])
+    return np.tile(joined, int(np.ceil(seconds * 16000 / len(joined))))[: int(seconds * 16000)]
+
+
+def rtf(inpainter, clean: np.ndarray, repeats: int = 2) -> float:
+    corrupted, mask = corrupt(clean, "holes", seed=0)
+    inpainter.restore(corrupted[: 16000 * 2], corrupt(clean[: 16000 * 2], "holes", seed=0)[1])  # warm-up
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        inpainter.restore(corrupted, mask)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best / (len(clean) / 16000)
+
+
+def training_throughput(manifest: str, device: str, steps: int = 6) -> float:
+    from speechinpaint.train import build_data, load_config, InpaintingModule
+
+    config = load_config("configs/default.yaml")
+    config["data"]["manifest"] = manifest
+    loader, _, _ = build_data(config)
+    module = InpaintingModule(config).to(device)
+    module.model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(module.parameters(), 1e-3)
+    batches = iter(loader)
+    done, start = 0, None
+    for i in range(steps + 1):
+        if i == 1:
+            start = time.perf_counter()
+        batch = next(batches)
+        batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        with torch.autocast(device if device != "cpu" else "cpu", dtype=torch.bfloat16):
+            loss = module.hole_l1(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= 1:
+            done += len(batch["clean"])
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", default="data/starter/manifest.csv")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    from speechinpaint.inpainter import Inpainter
+
+    rows = []
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        ip = Inpainter.from_pretrained(device=device)
+        for seconds in (10, 60):
+            rows.append((device, f"real-time factor, {seconds} s file (model + 32 phase iterations)",
+                         f"{rtf(ip, speech(args.manifest, seconds)):.4f}"))
+        rows.append((device, "training, 2 s crops per second (batch 16, bf16)",
+                     f"{training_throughput(args.manifest, device):.1f}"))
+    child = subprocess.run([sys.executable, "-c", MEMORY_CHILD, args.manifest, str(args.threads)],
+                           capture_output=True, text=True, check=True)
+    base, peak = map(float, child.stdout.split())
+    rows.append(("cpu", "peak resident memory restoring a 10-minute file (MB, runtime included)", f"{peak:.0f}"))
+    rows.append(("cpu", "of which the Python + torch runtime and model before restoring (MB)", f"{base:.0f}"))
+    print(f"threads: {args.threads}; CPU: {torch.backends.cpu.get_cpu_capability()}")
+    print("| device | measure | value |\n|---|---|---|")
+    for device, what, value in rows:
+        print(f"| {device} | {what} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
