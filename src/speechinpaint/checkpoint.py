@@ -63,3 +63,13 @@ def export_weights(ckpt_path: str | Path, out_path: str | Path, extra: dict | No
         "info": extra or {},
     }
     atomic_write(out_path, lambda tmp: torch.save(blob, tmp))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="export a training checkpoint as shippable weights")
+    parser.add_argument("checkpoint", help="a .ckpt written by `speechinpaint train`")
+    parser.add_argument("output", help="the .pt to write, e.g. src/speechinpaint/weights/model.pt")
+    args = parser.parse_args()
+    export_weights(args.checkpoint, args.output)
