@@ -253,6 +253,15 @@ def readme_text(debs: list[Path], screened: Screened, valid: list[str], summary:
         "- Speakers: `tuxpaint-LANG` (one volunteer per language; `en` = descriptions without a language"
         " suffix), `fillets-CODE` (the character code in the file name; `m` and `v` are the two fish).",
         "",
+        "Every voice as measured (quality.py; clips too short to measure are not counted):",
+        "",
+        "| voice | measured clips | median 4-8 kHz speech-to-floor ratio (dB) | clips with an edge | verdict |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {s} | {v.clips} | {v.median_snr_db:.1f} | {100 * v.cut_fraction:.0f} % | {v.reason} |"
+            for s, v in sorted(screened.verdicts.items())
+        ],
+        "",
         "## Splits (whole voices)",
         f"Validation voices: {', '.join(valid)}. Everything else is training.",
         "",

@@ -1,0 +1,56 @@
+"""Any folder of a user's own recordings as a corpus: `speechinpaint data folder --root DIR --out DIR2`.
+
+Every readable audio file under DIR (recursive, any format soundfile reads) is prepared as the seed
+prepared VCTK (prepare.py) into DIR2 with the same relative path, speaker taken from the parent
+folder name (the usual layout: one folder per speaker), split speaker-disjoint like VCTK.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..audio import list_audio_files
+from ..errors import SpeechInpaintError
+from .manifest import Entry, speaker_split, summary_lines, write_manifest
+from .prepare import prepare_file
+
+SPLIT_COUNTS = (79, 15, 15)
+
+
+def build_folder(root: str | Path, out: str | Path, language: str = "und", seed: int = 0, progress: bool = True):
+    """Prepare every audio file under root into out and write out/manifest.csv; returns the summary."""
+    root, out = Path(root).resolve(), Path(out).resolve()
+    if not root.is_dir():
+        raise SpeechInpaintError(f"{root}: no such folder")
+    if out == root or root in out.parents:
+        raise SpeechInpaintError(f"{out}: the output folder must lie outside the input folder")
+    files = list_audio_files(root)
+    if not files:
+        raise SpeechInpaintError(f"{root}: no audio files in this folder")
+    rows, failed, taken = [], 0, set()
+    for src in tqdm(files, desc="prepare", unit="file", disable=None if progress else True, file=sys.stderr):
+        rel = src.relative_to(root).with_suffix(".wav")
+        if rel in taken:
+            raise SpeechInpaintError(f"{src}: another file of the same name already became {out / rel}")
+        taken.add(rel)
+        try:
+            duration = prepare_file(src, out / rel)
+        except SpeechInpaintError as exc:
+            failed += 1
+            tqdm.write(f"speechinpaint: warning: skipped {exc}", file=sys.stderr)
+            continue
+        rows.append(Entry(rel.as_posix(), src.parent.name, language, duration, ""))
+    if not rows:
+        raise SpeechInpaintError(f"{root}: none of the {len(files)} audio files could be prepared")
+    splits = speaker_split([r.speaker for r in rows], SPLIT_COUNTS, seed)
+    rows = [Entry(r.path, r.speaker, r.language, r.duration, splits[r.speaker]) for r in rows]
+    write_manifest(out, rows)
+    summary = summary_lines(rows)
+    if failed:
+        print(f"skipped {failed} of {len(files)} files (see the warnings above)")
+    for line in summary:
+        print(line)
+    return summary

@@ -1,0 +1,64 @@
+"""The seed's per-file preparation, shared by VCTK and any folder: level, rate, trimmed silence.
+
+Peak-normalised to -26 dBFS (the level the seed trained at), resampled to 16 kHz with soxr, and
+leading/trailing silence trimmed where the short-time level stays 30 dB below the loudest frame, so
+crops are not wasted on the long silences VCTK's 2017 recordings start and end with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK, resample, save_audio
+from ..errors import SpeechInpaintError
+
+PEAK_DBFS = -26.0
+TRIM_DB = 30.0
+# 32 ms frames, 8 ms hop: short enough to keep the first consonant, long enough to ignore a click.
+TRIM_FRAME = 512
+TRIM_HOP = 128
+
+
+def trim_silence(audio: np.ndarray, top_db: float = TRIM_DB) -> np.ndarray:
+    """Cut leading and trailing frames whose RMS is more than top_db below the loudest frame's."""
+    if audio.size <= TRIM_FRAME:
+        return audio
+    frames = np.lib.stride_tricks.sliding_window_view(audio, TRIM_FRAME)[::TRIM_HOP]
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-top_db / 20))
+    start = loud[0] * TRIM_HOP
+    end = min(audio.size, loud[-1] * TRIM_HOP + TRIM_FRAME)
+    return audio[start:end]
+
+
+def prepare_audio(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Resample to 16 kHz, peak-normalise to -26 dBFS, trim silence (the peak lies inside what is kept)."""
+    audio = resample(audio, rate, SAMPLE_RATE)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < SILENCE_PEAK:
+        raise SpeechInpaintError("the signal is silent")
+    audio = audio * (10 ** (PEAK_DBFS / 20) / peak)
+    return trim_silence(audio).astype(np.float32)
+
+
+def prepare_file(src: Path, dst: Path) -> float:
+    """Read any readable file, prepare it and write 16-bit wav at dst; returns its duration in seconds."""
+    if dst.resolve() == src.resolve():
+        raise SpeechInpaintError(f"{dst}: output would overwrite its input")
+    try:
+        data, rate = sf.read(str(src), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for unreadable files
+        raise SpeechInpaintError(f"{src}: cannot read audio ({str(exc).splitlines()[0]})") from None
+    if data.shape[0] == 0:
+        raise SpeechInpaintError(f"{src}: the file holds no samples")
+    try:
+        audio = prepare_audio(data.mean(axis=1), rate)
+    except SpeechInpaintError as exc:
+        raise SpeechInpaintError(f"{src}: {exc}") from None
+    if audio.size < MIN_SAMPLES:
+        raise SpeechInpaintError(f"{src}: shorter than one analysis window after trimming silence")
+    save_audio(dst, audio)
+    return audio.size / SAMPLE_RATE
