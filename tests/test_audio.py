@@ -177,3 +177,18 @@ def test_list_audio_files_finds_audio_recursively(tmp_path, speech):
     (tmp_path / ".hidden.wav").write_bytes(b"")
     found = [p.relative_to(tmp_path).as_posix() for p in list_audio_files(tmp_path)]
     assert found == ["b.wav", "sub/a.flac", "sub/deep/c.ogg"]
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    import numpy as np
+
+    from speechinpaint.audio import save_audio
+
+    umask = os.umask(0o022)
+    try:
+        save_audio(tmp_path / "x.wav", np.zeros(1000, np.float32))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "x.wav").stat().st_mode & 0o777 == 0o644
