@@ -13,7 +13,7 @@ from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.inpainter import Inpainter, crop_mask
 from speechinpaint.masks import Mask, Region, gap_sample_mask, rasterise
 from speechinpaint.model import InpaintUNet, ModelConfig, estimate_log_magnitude
-from speechinpaint.spectral import MODEL_GRID, log_magnitude
+from speechinpaint.spectral import MODEL_GRID
 
 DATA = Path(__file__).parent / "data"
 TINY = ModelConfig(base_channels=4, levels=3, bottleneck_dilations=(2,))

@@ -7,7 +7,6 @@ index), so a crop is the same whichever DataLoader worker makes it and after a r
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .audio import SAMPLE_RATE, load_audio
+from .corpora.manifest import read_manifest as corpus_manifest
 from .corruptions import apply_band, apply_gaps, apply_holes, band_mask, gaps_mask, holes_mask
 from .errors import SpeechInpaintError
 from .restoration import missing_bins
@@ -39,16 +39,14 @@ class CropConfig:
 
 
 def read_manifest(path: str | Path, split: str | None = None) -> list[dict]:
-    """Rows of a corpus manifest (path, speaker, language, duration, split), paths made absolute."""
+    """Rows of one split of a corpus manifest (path, speaker, language, duration, split), paths made absolute."""
     path = Path(path)
-    if not path.is_file():
-        raise SpeechInpaintError(f"{path}: no manifest; build a corpus with `speechinpaint data ...` first")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        row["path"] = str(path.parent / row["path"])
-        row["duration"] = float(row["duration"])
-    rows = [r for r in rows if split is None or r["split"] == split]
+    root = path if path.is_dir() else path.parent
+    rows = [
+        {"path": str(root / e.path), "speaker": e.speaker, "language": e.language, "duration": e.duration, "split": e.split}
+        for e in corpus_manifest(path)
+        if split is None or e.split == split
+    ]
     if not rows:
         raise SpeechInpaintError(f"{path}: no rows for split {split!r}")
     return rows

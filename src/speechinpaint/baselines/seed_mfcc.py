@@ -17,7 +17,6 @@ base dependencies. Two choices the seed leaves open, made here and recorded in S
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from functools import lru_cache
@@ -283,18 +282,10 @@ ADAGRAD_EPS = 1e-7
 
 
 def read_manifest(manifest: str | Path, split: str) -> list[Path]:
-    """Audio files of one split of a manifest.csv (columns path,...,split; paths relative to its folder)."""
-    manifest = Path(manifest)
-    if not manifest.is_file():
-        raise SpeechInpaintError(f"{manifest}: no such manifest")
-    with manifest.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"path", "split"} <= set(reader.fieldnames):
-            raise SpeechInpaintError(f"{manifest}: a manifest needs the columns path and split")
-        files = [manifest.parent / row["path"] for row in reader if row["split"] == split]
-    if not files:
-        raise SpeechInpaintError(f"{manifest}: no files in the {split!r} split")
-    return files
+    """Audio files of one split of a corpus manifest.csv."""
+    from ..data import read_manifest as manifest_rows
+
+    return [Path(row["path"]) for row in manifest_rows(manifest, split)]
 
 
 def frame_pairs(files: list[Path], seed: int, root: Path) -> tuple[np.ndarray, np.ndarray]:

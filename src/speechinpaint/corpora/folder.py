@@ -14,10 +14,9 @@ from tqdm import tqdm
 
 from ..audio import list_audio_files
 from ..errors import SpeechInpaintError
-from .manifest import Entry, speaker_split, summary_lines, write_manifest
+from .manifest import Entry, finish_corpus
 from .prepare import prepare_file
 
-SPLIT_COUNTS = (79, 15, 15)
 
 
 def build_folder(root: str | Path, out: str | Path, language: str = "und", seed: int = 0, progress: bool = True):
@@ -45,12 +44,4 @@ def build_folder(root: str | Path, out: str | Path, language: str = "und", seed:
         rows.append(Entry(rel.as_posix(), src.parent.name, language, duration, ""))
     if not rows:
         raise SpeechInpaintError(f"{root}: none of the {len(files)} audio files could be prepared")
-    splits = speaker_split([r.speaker for r in rows], SPLIT_COUNTS, seed)
-    rows = [Entry(r.path, r.speaker, r.language, r.duration, splits[r.speaker]) for r in rows]
-    write_manifest(out, rows)
-    summary = summary_lines(rows)
-    if failed:
-        print(f"skipped {failed} of {len(files)} files (see the warnings above)")
-    for line in summary:
-        print(line)
-    return summary
+    return finish_corpus(out, rows, seed, failed, len(files))

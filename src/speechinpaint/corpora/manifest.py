@@ -45,8 +45,10 @@ def write_manifest(root: str | os.PathLike, entries: list[Entry]) -> Path:
 
 
 def read_manifest(root: str | os.PathLike) -> list[Entry]:
-    """Rows of root/manifest.csv; a missing file or wrong header is a clear error."""
-    path = Path(root) / MANIFEST_NAME
+    """Rows of root/manifest.csv (or of the manifest file itself); a missing file or wrong header is a clear error."""
+    path = Path(root)
+    if not path.is_file():
+        path = path / MANIFEST_NAME
     if not path.is_file():
         raise SpeechInpaintError(f"{path}: no manifest; prepare the corpus with `speechinpaint data ...` first")
     with path.open(newline="", encoding="utf-8") as fh:
@@ -98,3 +100,20 @@ def summary_lines(entries: list[Entry]) -> list[str]:
             f"{len(languages)} languages ({' '.join(languages)})"
         )
     return lines
+
+
+# The seed's speaker split (79 train / 15 valid / 15 test of VCTK's 109), scaled for other counts.
+SPLIT_COUNTS = (79, 15, 15)
+
+
+def finish_corpus(root: str | os.PathLike, rows: list[Entry], seed: int, failed: int, total: int) -> list[str]:
+    """Split the prepared rows by speaker, write manifest.csv, print and return the per-split summary."""
+    splits = speaker_split([r.speaker for r in rows], SPLIT_COUNTS, seed)
+    rows = [Entry(r.path, r.speaker, r.language, r.duration, splits[r.speaker]) for r in rows]
+    write_manifest(root, rows)
+    summary = summary_lines(rows)
+    if failed:
+        print(f"skipped {failed} of {total} files (see the warnings above)")
+    for line in summary:
+        print(line)
+    return summary

@@ -30,10 +30,9 @@ import soundfile as sf
 from tqdm import tqdm
 
 from ..errors import SpeechInpaintError
-from .manifest import Entry, speaker_split, summary_lines, write_manifest
+from .manifest import Entry, finish_corpus
 from .prepare import prepare_file
 
-SPLIT_COUNTS = (79, 15, 15)
 CHUNK = 1 << 20
 
 
@@ -233,12 +232,4 @@ def build_vctk(
         rows.append(Entry(out.as_posix(), spk, "en", duration, ""))
     if not rows:
         raise SpeechInpaintError(f"{original}: none of the audio files could be prepared")
-    splits = speaker_split([r.speaker for r in rows], SPLIT_COUNTS, seed)
-    rows = [Entry(r.path, r.speaker, r.language, r.duration, splits[r.speaker]) for r in rows]
-    write_manifest(root, rows)
-    summary = summary_lines(rows)
-    if failed:
-        print(f"skipped {failed} of {len(jobs)} files (see the warnings above)")
-    for line in summary:
-        print(line)
-    return summary
+    return finish_corpus(root, rows, seed, failed, len(jobs))
