@@ -49,8 +49,9 @@ def check_signal(audio: np.ndarray, name: str = "audio") -> np.ndarray:
     return audio
 
 
-def load_audio(path: str | os.PathLike, check: bool = True) -> np.ndarray:
-    """Read a file as mono float32 at 16 kHz (channels averaged, resampled with soxr)."""
+def read_mono(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """(channels averaged as float32, native sample rate) of any file soundfile reads; unreadable or empty
+    files are one clear error. Corpus preparation needs the native rate; everything else uses load_audio."""
     path = Path(path)
     if not path.is_file():
         raise SpeechInpaintError(f"{path}: no such file")
@@ -60,9 +61,14 @@ def load_audio(path: str | os.PathLike, check: bool = True) -> np.ndarray:
         raise SpeechInpaintError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
     if data.shape[0] == 0:
         raise SpeechInpaintError(f"{path}: the file holds no samples")
+    return data.mean(axis=1), rate
+
+
+def load_audio(path: str | os.PathLike, check: bool = True) -> np.ndarray:
+    """Read a file as mono float32 at 16 kHz (channels averaged, resampled with soxr)."""
+    mono, rate = read_mono(path)
     if rate < MIN_INPUT_RATE:
         raise SpeechInpaintError(f"{path}: sample rate {rate} Hz is below the supported minimum of {MIN_INPUT_RATE} Hz")
-    mono = data.mean(axis=1)
     if not np.all(np.isfinite(mono)):
         raise SpeechInpaintError(f"{path}: the signal contains NaN or infinite samples")
     audio = resample(mono, rate, SAMPLE_RATE)

@@ -12,7 +12,7 @@ import torch
 
 from .audio import SAMPLE_RATE, resample
 from .errors import SpeechInpaintError
-from .masks import Mask, Region, gap_sample_mask, rasterise
+from .masks import Mask, Region, gap_sample_mask, rasterise, true_runs
 from .spectral import SEED_GRID
 
 KINDS = ("holes", "gaps", "band")
@@ -104,8 +104,7 @@ def gaps_mask(num_samples: int, rng: np.random.Generator, loss_rate: float = 0.2
             continue
         lost[start:start + burst] = True
     regions = []
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], lost.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in true_runs(lost):
         t1 = min(b * PACKET_SAMPLES, num_samples) / SAMPLE_RATE
         regions.append(Region(a * PACKET_SAMPLES / SAMPLE_RATE, t1, 0.0, SAMPLE_RATE / 2))
     return Mask(SAMPLE_RATE, num_samples, regions)

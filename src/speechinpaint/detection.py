@@ -30,7 +30,7 @@ import torch
 
 from .audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK
 from .errors import SpeechInpaintError
-from .masks import MASK_SUFFIX, Mask, Region
+from .masks import MASK_SUFFIX, Mask, Region, true_runs
 from .spectral import SEED_GRID, StftGrid
 
 # --- gaps --------------------------------------------------------------------------------------------
@@ -62,12 +62,6 @@ HOLE_LINK = 0.6  # a run continues the previous frame's run it overlaps by this 
 HOLE_STRAIGHT = 0.5  # the share of a chain's frames that must sit on its median edges
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) of every run of True in a 1-D boolean array."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
-
-
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
 
@@ -77,7 +71,7 @@ def detect_gaps(audio: np.ndarray) -> np.ndarray:
     zero = audio == 0.0
     out = np.zeros(len(audio), dtype=bool)
     max_len = int(GAP_MAX_SECONDS * SAMPLE_RATE)
-    for a, b in _runs(zero):
+    for a, b in true_runs(zero):
         if b - a < GAP_MIN_SAMPLES or b - a > max_len or a == 0 or b == len(audio):
             continue
         before = audio[max(a - GAP_CONTEXT_SAMPLES, 0):a]
@@ -136,7 +130,7 @@ def _fill_short(flags: np.ndarray, longest: int) -> np.ndarray:
     out = flags.copy()
     for t in range(flags.shape[1]):
         col = flags[:, t]
-        for a, b in _runs(~col):
+        for a, b in true_runs(~col):
             if 0 < a and b < len(col) and b - a <= longest:
                 out[a:b, t] = True
     return out
@@ -205,7 +199,7 @@ def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None) -> np.nda
     dark = _fill_short((level < floor + HOLE_DARK_DB) & audible, HOLE_FILL_BINS)
     live_frame = ((level > floor + HOLE_LIVE_DB) & ok).mean(0) >= HOLE_LIVE_FRACTION
     runs = [
-        [(a, b) for a, b in _runs(dark[:, t]) if b - a >= HOLE_MIN_BINS] if live_frame[t] else []
+        [(a, b) for a, b in true_runs(dark[:, t]) if b - a >= HOLE_MIN_BINS] if live_frame[t] else []
         for t in range(frames)
     ]
     out = np.zeros_like(dark)
@@ -230,7 +224,7 @@ def _grid_regions(flags: np.ndarray, grid: StftGrid, num_samples: int) -> list[R
     open_runs: dict[tuple[int, int], int] = {}
     frames = flags.shape[1]
     for t in range(frames + 1):
-        runs = set(_runs(flags[:, t])) if t < frames else set()
+        runs = set(true_runs(flags[:, t])) if t < frames else set()
         for run in list(open_runs):
             if run not in runs:
                 start = open_runs.pop(run)
@@ -260,7 +254,7 @@ def detect_mask(audio: np.ndarray) -> Mask:
     nyq = SAMPLE_RATE / 2
     regions: list[Region] = []
     gaps = detect_gaps(audio)
-    for a, b in _runs(gaps):
+    for a, b in true_runs(gaps):
         regions.append(Region(a / SAMPLE_RATE, b / SAMPLE_RATE, 0.0, nyq))
     band_edge = detect_band(audio, gaps)
     if band_edge is not None:
@@ -270,7 +264,7 @@ def detect_mask(audio: np.ndarray) -> Mask:
     exclude = np.zeros((SEED_GRID.num_bins, frames), dtype=bool)
     if gaps.any():
         centres = np.arange(frames) * SEED_GRID.hop
-        for a, b in _runs(gaps):
+        for a, b in true_runs(gaps):
             exclude[:, (centres > a - SEED_GRID.n_fft // 2) & (centres < b + SEED_GRID.n_fft // 2)] = True
     if band_edge is not None:
         exclude[SEED_GRID.bin_freqs() >= band_edge - 300.0, :] = True

@@ -145,6 +145,12 @@ def coverage(mask: Mask, grid: StftGrid) -> float:
     return float(rasterise(mask, grid).mean())
 
 
+def true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of every run of True in a 1-D boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def gap_sample_mask(mask: Mask) -> np.ndarray:
     """Boolean [samples] array, True inside the full-band regions (time gaps) of a mask."""
     out = np.zeros(mask.num_samples, dtype=bool)

@@ -12,7 +12,7 @@ import torch
 
 from .baselines.interpolation import interpolate_log_magnitude
 from .errors import SpeechInpaintError
-from .masks import Mask, gap_sample_mask, rasterise
+from .masks import Mask, gap_sample_mask, rasterise, true_runs
 from .phase import DEFAULT_ITERS, reconstruct
 from .spectral import MODEL_GRID, StftGrid, log_magnitude
 
@@ -29,9 +29,7 @@ def missing_bins(mask: Mask, grid: StftGrid = MODEL_GRID, num_frames: int | None
     gap = gap_sample_mask(mask)
     if gap.any():
         centres = np.arange(out.shape[1]) * grid.hop
-        padded = np.concatenate([[False], gap, [False]])
-        edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-        for a, b in zip(edges[::2], edges[1::2]):
+        for a, b in true_runs(gap):
             out[:, (centres >= a - grid.hop) & (centres < b + grid.hop)] = True
     return out
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from ..audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK, resample, save_audio
+from ..audio import MIN_SAMPLES, read_mono, SAMPLE_RATE, SILENCE_PEAK, resample, save_audio
 from ..errors import SpeechInpaintError
 
 PEAK_DBFS = -26.0
@@ -48,14 +47,9 @@ def prepare_file(src: Path, dst: Path) -> float:
     """Read any readable file, prepare it and write 16-bit wav at dst; returns its duration in seconds."""
     if dst.resolve() == src.resolve():
         raise SpeechInpaintError(f"{dst}: output would overwrite its input")
+    mono, rate = read_mono(src)
     try:
-        data, rate = sf.read(str(src), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types for unreadable files
-        raise SpeechInpaintError(f"{src}: cannot read audio ({str(exc).splitlines()[0]})") from None
-    if data.shape[0] == 0:
-        raise SpeechInpaintError(f"{src}: the file holds no samples")
-    try:
-        audio = prepare_audio(data.mean(axis=1), rate)
+        audio = prepare_audio(mono, rate)
     except SpeechInpaintError as exc:
         raise SpeechInpaintError(f"{src}: {exc}") from None
     if audio.size < MIN_SAMPLES:
