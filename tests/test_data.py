@@ -51,3 +51,28 @@ def test_dataloader_with_two_workers_gives_the_same_crops(streams):
     batches = list(loader)
     assert len(batches) == 2 and batches[0]["corrupted"].shape == (4, 8000)
     assert torch.equal(batches[1]["corrupted"][1], ds[5]["corrupted"])
+
+
+def test_speed_perturbation_moves_the_pitch_and_keeps_the_length():
+    t = np.arange(16000 * 4) / 16000
+    tone = {"tone": (0.5 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)}
+    ds = CropDataset(tone, CropConfig(crop_seconds=1.0, speed=(1.2, 1.2)), length=1, seed=0)
+    crop = ds.crop(np.random.default_rng(0))
+    assert crop.shape == (16000,)
+    spectrum = np.abs(np.fft.rfft(crop * np.hanning(len(crop))))
+    assert abs(np.argmax(spectrum) - 600) <= 2  # 1 Hz per bin for a 1 s crop
+
+
+def test_high_shelf_lifts_the_upper_band_only():
+    noise = np.random.default_rng(1).standard_normal(32000)
+    cfg = CropConfig(shelf_db=(10.0, 10.0), shelf_corner_hz=(2000.0, 2000.0))
+    ds = CropDataset({"noise": noise.astype(np.float32)}, cfg, length=1, seed=0)
+    shelved = ds.shelve(noise, np.random.default_rng(0))
+    freqs = np.fft.rfftfreq(len(noise), 1 / 16000)
+
+    def band_gain_db(lo, hi):
+        sel = (freqs >= lo) & (freqs < hi)
+        return 10 * np.log10(np.sum(np.abs(np.fft.rfft(shelved)[sel]) ** 2) / np.sum(np.abs(np.fft.rfft(noise)[sel]) ** 2))
+
+    assert abs(band_gain_db(50, 400)) < 0.5
+    assert abs(band_gain_db(5000, 8000) - 10) < 0.5

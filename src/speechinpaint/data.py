@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 from torch.utils.data import Dataset
 
@@ -36,6 +37,12 @@ class CropConfig:
     cutoff_default_prob: float = 0.5
     cutoff_default_hz: float = 4000.0
     gain_db: tuple[float, float] = (-12.0, 3.0)
+    # Augmentation against the few training voices: a resampling factor (pitch, formants and tempo move
+    # together, as in Kaldi's speed perturbation) and a high-shelf gain above a random corner frequency
+    # (microphones and codecs differ most in the upper band). (1, 1) and (0, 0) switch them off.
+    speed: tuple[float, float] = (1.0, 1.0)
+    shelf_db: tuple[float, float] = (0.0, 0.0)
+    shelf_corner_hz: tuple[float, float] = (1500.0, 4000.0)
 
 
 def read_manifest(path: str | Path, split: str | None = None) -> list[dict]:
@@ -105,16 +112,36 @@ class CropDataset(Dataset):
         return self.length
 
     def crop(self, rng: np.random.Generator) -> np.ndarray:
+        """A crop of `crop_samples`, read at a random speed: factor s takes s x as many samples and
+        resamples them to the crop length."""
         stream = self.streams[rng.choice(len(self.streams), p=self.speaker_weights)]
+        speed = rng.uniform(*self.cfg.speed)
         n = self.crop_samples
-        if len(stream) <= n:
-            return np.pad(stream, (0, n - len(stream)))
-        start = int(rng.integers(0, len(stream) - n))
-        return stream[start:start + n]
+        m = int(round(n * speed))
+        if len(stream) <= m:
+            piece = np.pad(stream, (0, m - len(stream)))
+        else:
+            start = int(rng.integers(0, len(stream) - m))
+            piece = stream[start:start + m]
+        if m != n:
+            piece = soxr.resample(piece, SAMPLE_RATE * speed, SAMPLE_RATE)
+            piece = np.pad(piece, (0, max(0, n - len(piece))))[:n]
+        return piece
+
+    def shelve(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A zero-phase high shelf: half the gain at the corner, all of it an octave above."""
+        gain_db = rng.uniform(*self.cfg.shelf_db)
+        corner = rng.uniform(*self.cfg.shelf_corner_hz)
+        if gain_db == 0.0:
+            return audio
+        freqs = np.fft.rfftfreq(len(audio), 1 / SAMPLE_RATE)
+        octaves = np.log2(np.maximum(freqs, 1.0) / corner)
+        curve = 10 ** (gain_db * (1 / (1 + np.exp(-4 * octaves))) / 20)
+        return np.fft.irfft(np.fft.rfft(audio) * curve, n=len(audio))
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        clean = self.crop(rng)
+        clean = self.shelve(self.crop(rng), rng)
         peak = float(np.max(np.abs(clean))) or 1.0
         gain = 10 ** (rng.uniform(*self.cfg.gain_db) / 20) * 0.9 / peak
         clean = (clean * min(gain, 0.99 / peak)).astype(np.float32)
