@@ -11,7 +11,7 @@ import pytest
 from speechinpaint.audio import load_audio, save_audio
 from speechinpaint.cli import main
 from speechinpaint.corruptions import corrupt
-from speechinpaint.detection import detect_mask
+from speechinpaint.detection import detect_mask, quantisation_step
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.masks import Mask, load_mask, rasterise
 from speechinpaint.spectral import MODEL_GRID, SEED_GRID
@@ -55,13 +55,31 @@ def test_gaps_and_band_found_on_real_speech(clips, kind):
 
 
 def test_holes_found_on_real_speech(clips):
-    """The mean IoU over the clips; the hole detector does not yet reach the 0.8 bar (see the report),
-    so this guards the level it reaches instead of pretending."""
-    scores = []
+    """The mean IoU over the clips as 16-bit files reaches the bar; in float audio (no rounding noise to
+    recognise, only a level) the detector does less well, and this guards the level it reaches."""
+    pcm_scores, float_scores = [], []
     for i, (name, clean) in enumerate(clips.items()):
         bad, truth = corrupt(clean, "holes", seed=11 + i)
-        scores.append(iou(truth, detect_mask(pcm16(bad))))
-    assert np.mean(scores) >= 0.5, scores
+        pcm_scores.append(iou(truth, detect_mask(pcm16(bad))))
+        float_scores.append(iou(truth, detect_mask(bad.astype(np.float32))))
+    assert np.mean(pcm_scores) >= 0.8, pcm_scores
+    assert np.mean(float_scores) >= 0.65, float_scores
+
+
+def test_quantisation_step_of_pcm_and_float_audio(clips):
+    assert quantisation_step(clips["da_mars"]) == pytest.approx(1 / 32768)  # read from a 16-bit file
+    assert quantisation_step(pcm16(clips["da_mars"])) == pytest.approx(1 / 32767)
+    assert quantisation_step(clips["da_mars"] * np.float32(0.999)) is None
+
+
+def test_rounding_noise_alone_is_a_hole_but_a_quiet_recording_is_not(clips):
+    """A zeroed patch in a 16-bit file holds only rounding noise and is found; the same clip with its own
+    faint noise (10 dB above the rounding noise) in that patch is natural quiet and is left alone."""
+    clean = clips["da_mercury"]
+    bad, truth = corrupt(clean, "holes", seed=3)
+    noisy = bad + np.random.default_rng(0).standard_normal(len(bad)).astype(np.float32) * 10 ** (10 / 20) / 32767 / np.sqrt(12)
+    assert iou(truth, detect_mask(pcm16(bad))) >= 0.7
+    assert iou(truth, detect_mask(pcm16(noisy))) <= 0.1
 
 
 def test_band_region_is_one_full_duration_region(clips):

@@ -11,11 +11,14 @@ does not do:
 - a missing upper band (`band`): the long-term spectrum falls by tens of dB within a few hundred Hz and
   stays at its floor up to Nyquist. One region from the lower edge of the transition to Nyquist, over
   the whole file.
-- zeroed time-frequency rectangles (`holes`): on the 640/320 grid the holes are punched on, their inside
-  sits at the level of the file's quietest bins, bounded in frequency by live bins, with edges straight
-  along both axes. Lossy codecs (Vorbis) also leave irregular empty patches in clean speech; those are
-  rejected because they are not rectangles: a candidate patch is kept only where whole frames share the
-  same band edges for several frames.
+- zeroed time-frequency rectangles (`holes`): a hole holds nothing but the rounding noise of the file's
+  sample format (16- or 24-bit), or numerical dust in a float file. Rounding noise is white, so on the
+  640/320 grid the holes are punched on, a hole is a connected patch of bins whose mean power is that
+  noise's predicted power (q^2 / 12 under the window) within 1.5 dB; a quiet natural patch holds the
+  same rounding noise plus whatever the recording had beneath it (its own noise, a codec's residue),
+  which lifts it above that. Patches where
+  every bin is dark and no speech lies within a hole's length on both sides are pauses, not holes.
+  Overlapping holes are found as one patch: the shape is not tested, only what fills it.
 
 Regions are written in seconds and Hz on the cells of the grid they were found on, as the corruptions
 write theirs, so the mask rasterises onto any grid.
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from .audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK
 from .errors import SpeechInpaintError
@@ -48,18 +52,17 @@ BAND_MIN_HZ = 1000.0  # a cutoff below this is no speech channel; above Nyquist 
 
 # --- holes -------------------------------------------------------------------------------------------
 DIGITAL_SILENCE_DB = -200.0  # below any real recording's noise: the bin holds exact zeros
-HOLE_DARK_DB = 25.0  # a bin this close to the file's floor counts as dark
-HOLE_LIVE_DB = 35.0  # a frame needs bins this far above the floor to be speech, not a pause
+PCM_FULL_SCALES = (32768.0, 32767.0, 8388608.0, 8388607.0)  # 16- and 24-bit, both scaling conventions
+HOLE_NOISE_MARGIN_DB = 10.0  # rounding noise exceeds its mean power by 10 dB in e^-10 of the bins
+FLOAT_HOLE_DB = -110.0  # a float file's hole: leakage only, far below any recording's noise
+HOLE_MAX_EXCESS_DB = 1.5  # a hole holds the rounding noise alone; a quiet natural patch holds more
 HOLE_MIN_BINS = 20  # 500 Hz on the seed grid: the seed's holes are at least 1 kHz wide
-HOLE_MIN_FRAMES = 4  # the seed's holes last 5-15 frames; their dark core (edge frames leak) 3-13
-HOLE_EDGE_TOL = 4  # bins a band edge may wander between frames and still be the same straight edge
-HOLE_FILL_BINS = 3  # quantisation noise pokes a few bins through a hole: fill such speckle
-HOLE_LIVE_FRACTION = 0.1  # a frame with fewer live bins than this is a pause: dark there is silence
-HOLE_GROW_FRAMES = 1  # a hole's first and last frame are half filled by the inverse STFT's overlap
-HOLE_GROW_BINS = 1
-HOLE_EDGE_PCT = 25  # percentile of the run edges taken as the hole's edges
-HOLE_LINK = 0.6  # a run continues the previous frame's run it overlaps by this much of their union
-HOLE_STRAIGHT = 0.5  # the share of a chain's frames that must sit on its median edges
+HOLE_MIN_FRAMES = 3  # the seed's holes last 5-15 frames; their dark core (edge frames leak) 3-13
+HOLE_FILL_BINS = 3  # the rounding noise pokes a few bins through a hole's threshold: fill such speckle
+HOLE_LIVE_DB = 25.0  # a frame needs bins this far above the hole level to hold speech
+HOLE_LIVE_FRACTION = 0.1  # ... and at least this share of its bins
+HOLE_SPAN_FRAMES = 15  # the longest hole: a wholly dark stretch needs speech this near on both sides
+HOLE_FULL_BAND = 0.95  # a frame dark over this share of its bins is wholly dark
 
 
 def _rms(x: np.ndarray) -> float:
@@ -136,81 +139,68 @@ def _fill_short(flags: np.ndarray, longest: int) -> np.ndarray:
     return out
 
 
-def _rectangles(runs: list[list[tuple[int, int]]]) -> list[tuple[int, int, int, int]]:
-    """Chain runs of dark bins across frames into rectangles (t0, t1, k0, k1): frames [t0, t1), bins [k0, k1).
+def quantisation_step(audio: np.ndarray) -> float | None:
+    """The step of the PCM lattice the samples sit on (a 16- or 24-bit file), or None for float audio."""
+    scaled = audio.astype(np.float64)
+    for full_scale in PCM_FULL_SCALES:
+        if np.all(np.abs(scaled * full_scale - np.round(scaled * full_scale)) < 1e-3):
+            return 1.0 / full_scale
+    return None
 
-    A run continues the chain of the previous frame's run it overlaps most (overlap >= HOLE_LINK of the
-    union). A chain is a zeroed rectangle when it lasts HOLE_MIN_FRAMES frames and most of its frames
-    share its median edges within HOLE_EDGE_TOL bins; its extent is then a low/high percentile of the
-    edges, so ragged frames do not bend a straight edge. Natural dark patches wander and fail the test.
-    """
 
-    def overlap(r, s):
-        inter = min(r[1], s[1]) - max(r[0], s[0])
-        return inter / (max(r[1], s[1]) - min(r[0], s[0])) if inter > 0 else 0.0
+def _near_speech(live: np.ndarray, span: int) -> np.ndarray:
+    """Frames with a live frame at most `span` frames before them and at most `span` after them."""
+    idx = np.flatnonzero(live)
+    t = np.arange(len(live))
+    if idx.size == 0:
+        return np.zeros(len(live), dtype=bool)
+    before = np.searchsorted(idx, t, side="right") - 1  # last live frame at or before t
+    after = np.searchsorted(idx, t, side="left")  # first live frame at or after t
+    has_before = (before >= 0) & (t - idx[np.clip(before, 0, None)] <= span)
+    has_after = (after < idx.size) & (idx[np.clip(after, None, idx.size - 1)] - t <= span)
+    return has_before & has_after
 
-    chains: list[tuple[int, list[tuple[int, int]]]] = []  # (first frame, runs)
-    active: dict[int, int] = {}  # index of the run in the previous frame -> chain index
-    for t, frame_runs in enumerate(runs):
-        nxt: dict[int, int] = {}
-        taken: set[int] = set()
-        prev = runs[t - 1] if t > 0 else []
-        for i, r in enumerate(frame_runs):
-            best = max(range(len(prev)), key=lambda j: overlap(r, prev[j]), default=None)
-            if best is not None and best in active and best not in taken and overlap(r, prev[best]) >= HOLE_LINK:
-                taken.add(best)
-                c = active[best]
-                chains[c][1].append(r)
-            else:
-                c = len(chains)
-                chains.append((t, [r]))
-            nxt[i] = c
-        active = nxt
-    rects = []
-    for t0, chain in chains:
-        if len(chain) < HOLE_MIN_FRAMES:
-            continue
-        lo = np.array([r[0] for r in chain])
-        hi = np.array([r[1] for r in chain])
-        straight = (np.abs(lo - np.median(lo)) <= HOLE_EDGE_TOL).mean() >= HOLE_STRAIGHT and (
-            np.abs(hi - np.median(hi)) <= HOLE_EDGE_TOL
-        ).mean() >= HOLE_STRAIGHT
-        # Leakage from loud bins beside a hole eats into it unevenly: its true edge is the outermost
-        # the chain reaches, less a few outliers.
-        k0, k1 = int(np.percentile(lo, HOLE_EDGE_PCT)), int(np.percentile(hi, 100 - HOLE_EDGE_PCT))
-        if straight and k1 - k0 >= HOLE_MIN_BINS:
-            rects.append((t0, t0 + len(chain), max(k0 - HOLE_GROW_BINS, 0), k1 + HOLE_GROW_BINS))
-    return rects
+
+def _excess_db(level: np.ndarray, patch: np.ndarray, noise_db: float) -> float:
+    """Mean power of a patch above the rounding noise alone, in dB, over its core (its edge cells carry
+    leakage from the loud bins around a hole)."""
+    core = ndimage.binary_erosion(patch, np.ones((3, 3), dtype=bool))
+    cells = level[core] if np.count_nonzero(core) >= HOLE_MIN_BINS else level[patch]
+    return float(10 * np.log10(np.mean(10 ** (cells.astype(np.float64) / 10))) - noise_db)
 
 
 def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Boolean [bins, frames] on the seed grid, True in zeroed rectangles (see the module doc).
+    """Boolean [bins, frames] on the seed grid, True in zeroed patches (see the module doc).
 
     exclude: [bins, frames] bins already explained by another detector (gaps, band), never holes.
     """
     level = _db(SEED_GRID.stft(torch.from_numpy(audio)))
-    bins, frames = level.shape
     ok = np.ones_like(level, dtype=bool) if exclude is None else ~exclude
-    # Digital silence (exact zeros) has no level at all: the floor is that of the bins that hold signal.
-    audible = ok & (level > DIGITAL_SILENCE_DB)
-    if not audible.any():
-        return np.zeros_like(ok)
-    floor = float(np.percentile(level[audible], 1))
-    dark = _fill_short((level < floor + HOLE_DARK_DB) & audible, HOLE_FILL_BINS)
-    live_frame = ((level > floor + HOLE_LIVE_DB) & ok).mean(0) >= HOLE_LIVE_FRACTION
-    runs = [
-        [(a, b) for a, b in true_runs(dark[:, t]) if b - a >= HOLE_MIN_BINS] if live_frame[t] else []
-        for t in range(frames)
-    ]
+    step = quantisation_step(audio)
+    if step is None:
+        noise_db, hole_db = None, FLOAT_HOLE_DB
+    else:
+        # Rounding to a step q leaves white noise of variance q^2 / 12; a bin sums it under the window.
+        window_power = float(np.sum(SEED_GRID.window().numpy().astype(np.float64) ** 2))
+        noise_db = 10 * np.log10(step**2 / 12 * window_power)
+        hole_db = noise_db + HOLE_NOISE_MARGIN_DB
+    # Exact zeros (digital silence) are intended silence, handled with the gaps; not a hole's inside.
+    dark = _fill_short((level < hole_db) & (level > DIGITAL_SILENCE_DB), HOLE_FILL_BINS) & ok
+    live = ((level > hole_db + HOLE_LIVE_DB) & ok).mean(0) >= HOLE_LIVE_FRACTION
+    wholly_dark = dark.mean(0) >= HOLE_FULL_BAND
+    dark[:, wholly_dark & ~_near_speech(live, HOLE_SPAN_FRAMES)] = False
+    labels, _ = ndimage.label(dark)
     out = np.zeros_like(dark)
-    for t0, t1, k0, k1 in _rectangles(runs):
-        out[k0:k1, t0:t1] = True
-    # The first and last frame of a hole are only half empty after the inverse STFT: grow by one frame.
-    grown = out.copy()
-    for _ in range(HOLE_GROW_FRAMES):
-        grown[:, 1:] |= out[:, :-1]
-        grown[:, :-1] |= out[:, 1:]
-    return grown & ok
+    for i, box in enumerate(ndimage.find_objects(labels), 1):
+        patch = labels[box] == i
+        if np.count_nonzero(patch.sum(0) >= HOLE_MIN_BINS) < HOLE_MIN_FRAMES:
+            continue
+        if noise_db is not None and _excess_db(level[box], patch, noise_db) > HOLE_MAX_EXCESS_DB:
+            continue
+        out[box] |= patch
+    # A hole's first and last frame and its edge bins are partly refilled by the inverse STFT's overlap
+    # and the window's leakage: grow each patch by one cell.
+    return ndimage.binary_dilation(out, np.ones((3, 3), dtype=bool)) & ok
 
 
 def _grid_regions(flags: np.ndarray, grid: StftGrid, num_samples: int) -> list[Region]:
