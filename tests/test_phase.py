@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from speechinpaint.corruptions import corrupt
-from speechinpaint.masks import Mask
+from speechinpaint.masks import Mask, gap_sample_mask
+from speechinpaint.metrics import pesq_wb
 from speechinpaint.phase import reconstruct, reconstruct_spectrogram
 from speechinpaint.restoration import missing_bins, restore
 from speechinpaint.spectral import MODEL_GRID, SEED_GRID, StftGrid
@@ -82,3 +83,21 @@ def test_spectral_convergence_improves_with_iterations(speech):
     assert sc[1] < 0.6 * sc[0]
     assert sc[2] < sc[1]
     assert sc[2] < 0.2
+
+
+def test_holding_the_intact_samples_makes_a_better_gap_phase(speech):
+    """With the clean magnitude, phase iterations that hold the samples around a gap fixed give a phase
+    that fits the waveform at the gap edges: the spliced result scores clearly higher PESQ than after
+    iterations on the spectrogram alone (about +0.4 to +0.7 on the bundled clips)."""
+    corrupted, mask = corrupt(speech, "gaps", seed=2)
+    signal = torch.from_numpy(corrupted)
+    known = MODEL_GRID.stft(signal)
+    missing = torch.from_numpy(missing_bins(mask))
+    clean = MODEL_GRID.stft(speech).abs()
+    gap = torch.from_numpy(gap_sample_mask(mask))
+
+    def spliced_pesq(kept):
+        est = reconstruct(known, missing, clean, MODEL_GRID, len(speech), n_iter=32, kept_samples=kept)
+        return pesq_wb(speech, torch.where(gap, est, signal).numpy())[0]
+
+    assert spliced_pesq((signal, ~gap)) > spliced_pesq(None) + 0.3

@@ -23,11 +23,15 @@ def reconstruct_spectrogram(
     n_iter: int = DEFAULT_ITERS,
     momentum: float = DEFAULT_MOMENTUM,
     seed: int = 0,
+    kept_samples: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Complex spectrogram [..., F, T]: `known` where not missing, `magnitude` with a consistent phase where missing.
 
     known: complex STFT of the corrupted signal; missing: bool, True where the bin is lost;
     magnitude: estimated magnitude (only its missing bins are used). Batched over leading dimensions.
+    kept_samples: (signal, keep) for time gaps: the samples where `keep` is True are intact, and every
+    iteration puts them back before re-analysis, so the phase in a gap's frames follows the real
+    waveform around the gap (the frames that straddle a gap edge are mostly intact signal).
     """
     missing = missing.to(known.device).expand_as(known)
     magnitude = magnitude.to(device=known.device, dtype=known.real.dtype)
@@ -39,7 +43,10 @@ def reconstruct_spectrogram(
     previous = target
     current = target
     for _ in range(n_iter):
-        rebuilt = grid.stft(grid.istft(current, length))
+        signal = grid.istft(current, length)
+        if kept_samples is not None:
+            signal = torch.where(kept_samples[1], kept_samples[0], signal)
+        rebuilt = grid.stft(signal)
         projected = torch.where(missing, magnitude * torch.sgn(rebuilt), known)
         current = projected + momentum * (projected - previous)
         previous = projected
@@ -55,7 +62,8 @@ def reconstruct(
     n_iter: int = DEFAULT_ITERS,
     momentum: float = DEFAULT_MOMENTUM,
     seed: int = 0,
+    kept_samples: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Audio [..., length] from reconstruct_spectrogram()."""
-    spec = reconstruct_spectrogram(known, missing, magnitude, grid, length, n_iter, momentum, seed)
+    spec = reconstruct_spectrogram(known, missing, magnitude, grid, length, n_iter, momentum, seed, kept_samples)
     return grid.istft(spec, length)

@@ -39,14 +39,21 @@ def restore_from_magnitude(
 ) -> np.ndarray:
     """Phase reconstruction around a magnitude estimate, then the time-gap splice.
 
+    For a mask of time gaps alone the phase iterations also hold every intact sample fixed (Griffin-Lim
+    with the signal's own samples as a constraint, as in audio inpainting), which lifted gaps PESQ by
+    about 0.06 for interp and the model and by 0.33 for the oracle magnitude.
+
     The splice applies only to a mask of time gaps alone: then every sample outside the gaps is intact
     and kept exactly. Holes and a missing band damage samples wherever their frames reach, so with any
     of them the rebuilt signal (known bins kept exactly) is the result everywhere.
     """
-    known = MODEL_GRID.stft(torch.from_numpy(corrupted))
-    audio = reconstruct(known, torch.from_numpy(missing), magnitude, MODEL_GRID, len(corrupted), n_iter=n_iter)
-    audio = audio.numpy()
-    if any(not mask.is_full_band(r) for r in mask.regions):
+    signal = torch.from_numpy(corrupted)
+    known = MODEL_GRID.stft(signal)
+    gaps_only = all(mask.is_full_band(r) for r in mask.regions)
+    kept = (signal, torch.from_numpy(~gap_sample_mask(mask))) if gaps_only else None
+    audio = reconstruct(known, torch.from_numpy(missing), magnitude, MODEL_GRID, len(corrupted), n_iter=n_iter,
+                        kept_samples=kept).numpy()
+    if not gaps_only:
         return audio.astype(np.float32)
     return np.where(gap_sample_mask(mask), audio, corrupted).astype(np.float32)
 
