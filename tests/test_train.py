@@ -15,7 +15,8 @@ from speechinpaint.audio import load_audio, save_audio
 from speechinpaint.checkpoint import load_checkpoint
 from speechinpaint.cli import main
 from speechinpaint.data import CropConfig, CropDataset, speaker_streams, read_manifest
-from speechinpaint.train import InpaintingModule
+from speechinpaint.errors import SpeechInpaintError
+from speechinpaint.train import InpaintingModule, start_from
 
 DATA = Path(__file__).parent / "data"
 
@@ -92,3 +93,33 @@ def test_ddp_on_two_cpu_processes(tmp_path, corpus):
     assert "world_size=2" in proc.stderr or "ddp" in (proc.stdout + proc.stderr).lower()
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 4
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path, corpus, capsys):
+    """train.init_from loads an earlier run's network; another network's weights are a clear error."""
+    first = tmp_path / "first"
+    assert main(["train", "--config", str(tiny_config(tmp_path, corpus, 4)), "--out", str(first)]) == 0
+    config = yaml.safe_load(tiny_config(tmp_path, corpus, 4).read_text())
+    config["train"]["init_from"] = str(first / "checkpoints" / "last.ckpt")
+    module = InpaintingModule(config)
+    start_from(module, config["train"]["init_from"])
+    earlier, _ = load_checkpoint(first / "checkpoints" / "last.ckpt")
+    assert all(torch.equal(a, b) for a, b in zip(module.model.state_dict().values(), earlier.state_dict().values()))
+    config["model"] = {"base_channels": 8, "levels": 2, "bottleneck_dilations": [2]}
+    with pytest.raises(SpeechInpaintError, match="is not this config's"):
+        start_from(InpaintingModule(config), config["train"]["init_from"])
+
+
+def test_spectral_contrast_term_enters_the_loss_with_its_weight(corpus):
+    """The contrast term is positive for an untrained network and adds to the loss with its configured weight."""
+    config = yaml.safe_load((Path(__file__).parents[1] / "configs" / "default.yaml").read_text())
+    config["model"] = {"base_channels": 4, "levels": 2, "bottleneck_dilations": [2]}
+    batch = fixed_batch(corpus)
+    module = InpaintingModule(config).eval()
+    with torch.no_grad():
+        terms = module.hole_losses(batch)
+        base = module.training_step(batch, 0).item()
+        module.config["loss"] = {"contrast_weight": 2.0}
+        weighted = module.training_step(batch, 0).item()
+    assert terms["contrast"].item() > 0
+    assert weighted == pytest.approx(base + 2.0 * terms["contrast"].item(), rel=1e-4)

@@ -75,11 +75,15 @@ class InpaintingModule(L.LightningModule):
         self.model = InpaintUNet(ModelConfig.from_dict(config["model"]))
         self.val_clips: list[tuple[str, np.ndarray, np.ndarray, object]] = []
 
-    def hole_losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(L1 of the log-magnitude, L1 of the magnitude compressed to the power 0.3), over the missing bins.
+    def hole_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The loss terms over the missing bins, each an average per missing bin:
 
-        The log term treats a quiet bin like a loud one; the compressed term weighs loud bins more, as a
-        listener does (an ablation, configs/ablations/compressed_magnitude.yaml).
+        log_l1: L1 of the log-magnitude (the base loss; treats a quiet bin like a loud one);
+        compressed: L1 of the magnitude compressed to the power 0.3, which weighs loud bins more, as a
+          listener does (configs/ablations/compressed_magnitude.yaml);
+        contrast: L1 of the log-magnitude's step from each bin to the next one up in frequency, where
+          both are missing: it asks for the peaks and valleys of harmonics, which the L1-optimal
+          estimate smooths away (configs/ablations/spectral_contrast.yaml).
         """
         clean = log_magnitude(MODEL_GRID.stft(batch["clean"]))[:, :-1]
         corrupted = log_magnitude(MODEL_GRID.stft(batch["corrupted"]))
@@ -89,17 +93,22 @@ class InpaintingModule(L.LightningModule):
         estimate = self.model(features).float() * std + mean
         hole = missing[:, :-1].float()
         count = hole.sum().clamp_min(1.0)
-        log_l1 = ((estimate - clean).abs() * hole).sum() / count
-        compressed = ((torch.exp(COMPRESSION * estimate) - torch.exp(COMPRESSION * clean)).abs() * hole).sum() / count
-        return log_l1, compressed
+        pairs = hole[:, 1:] * hole[:, :-1]
+        step_error = (estimate.diff(dim=1) - clean.diff(dim=1)).abs()
+        return {
+            "log_l1": ((estimate - clean).abs() * hole).sum() / count,
+            "compressed": ((torch.exp(COMPRESSION * estimate) - torch.exp(COMPRESSION * clean)).abs() * hole).sum() / count,
+            "contrast": (step_error * pairs).sum() / pairs.sum().clamp_min(1.0),
+        }
 
     def hole_l1(self, batch: dict) -> torch.Tensor:
         """L1 between estimated and clean log-magnitude, averaged over the missing bins."""
-        return self.hole_losses(batch)[0]
+        return self.hole_losses(batch)["log_l1"]
 
     def training_step(self, batch, batch_idx):
-        log_l1, compressed = self.hole_losses(batch)
-        loss = log_l1 + self.config.get("loss", {}).get("compressed_weight", 0.0) * compressed
+        terms = self.hole_losses(batch)
+        weights = self.config.get("loss", {})
+        loss = terms["log_l1"] + sum(weights.get(f"{name}_weight", 0.0) * terms[name] for name in ("compressed", "contrast"))
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["clean"]))
         return loss
 
@@ -194,6 +203,16 @@ def build_data(config: dict):
     return loader(train_set, True), loader(val_set, False), clips
 
 
+def start_from(module: InpaintingModule, path: str) -> None:
+    """Fine-tuning: begin with the weights of an earlier checkpoint (.ckpt or shipped .pt) of the same network."""
+    from .checkpoint import load_checkpoint
+
+    model, config = load_checkpoint(path)
+    if config.get("model") != module.config["model"]:
+        raise SpeechInpaintError(f"{path}: its network ({config.get('model')}) is not this config's ({module.config['model']})")
+    module.model.load_state_dict(model.state_dict())
+
+
 def run_train(args) -> int:
     config = load_config(args.config)
     if args.data:
@@ -212,6 +231,8 @@ def run_train(args) -> int:
     train_loader, val_loader, clips = build_data(config)
     module = InpaintingModule(config)
     module.val_clips = clips
+    if t.get("init_from") and not args.resume:
+        start_from(module, t["init_from"])
     module.model.to(memory_format=torch.channels_last)
     accelerator = t.get("accelerator", "auto")
     on_gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
