@@ -62,6 +62,8 @@ HOLE_FILL_BINS = 3  # the rounding noise pokes a few bins through a hole's thres
 HOLE_LIVE_DB = 25.0  # a frame needs bins this far above the hole level to hold speech
 HOLE_LIVE_FRACTION = 0.1  # ... and at least this share of its bins
 HOLE_SPAN_FRAMES = 15  # the longest hole: a wholly dark stretch needs speech this near on both sides
+HOLE_GROW_BINS = 1  # cells a found patch grows by: its edge bins and edge frames are partly refilled
+HOLE_GROW_FRAMES = 1
 HOLE_FULL_BAND = 0.95  # a frame dark over this share of its bins is wholly dark
 
 
@@ -200,7 +202,8 @@ def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None) -> np.nda
         out[box] |= patch
     # A hole's first and last frame and its edge bins are partly refilled by the inverse STFT's overlap
     # and the window's leakage: grow each patch by one cell.
-    return ndimage.binary_dilation(out, np.ones((3, 3), dtype=bool)) & ok
+    grow = np.ones((2 * HOLE_GROW_BINS + 1, 2 * HOLE_GROW_FRAMES + 1), dtype=bool)
+    return ndimage.binary_dilation(out, grow) & ok
 
 
 def _grid_regions(flags: np.ndarray, grid: StftGrid, num_samples: int) -> list[Region]:
