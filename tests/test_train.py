@@ -16,7 +16,7 @@ from speechinpaint.checkpoint import load_checkpoint
 from speechinpaint.cli import main
 from speechinpaint.data import CropConfig, CropDataset, speaker_streams, read_manifest
 from speechinpaint.errors import SpeechInpaintError
-from speechinpaint.train import InpaintingModule, start_from
+from speechinpaint.train import InpaintingModule, build_data, start_from
 
 DATA = Path(__file__).parent / "data"
 
@@ -123,3 +123,11 @@ def test_spectral_contrast_term_enters_the_loss_with_its_weight(corpus):
         weighted = module.training_step(batch, 0).item()
     assert terms["contrast"].item() > 0
     assert weighted == pytest.approx(base + 2.0 * terms["contrast"].item(), rel=1e-4)
+
+
+def test_validation_crops_are_not_augmented(tmp_path, corpus):
+    config = yaml.safe_load(tiny_config(tmp_path, corpus, 4).read_text())
+    config["data"].update(speed=[0.9, 1.1], shelf_db=[-8.0, 8.0])
+    train_loader, val_loader, _ = build_data(config)
+    assert train_loader.dataset.cfg.speed == (0.9, 1.1) and train_loader.dataset.cfg.shelf_db == (-8.0, 8.0)
+    assert val_loader.dataset.cfg.speed == (1.0, 1.0) and val_loader.dataset.cfg.shelf_db == (0.0, 0.0)

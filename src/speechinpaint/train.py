@@ -6,6 +6,7 @@ by itself, torchrun or SLURM). The config is data: it is saved inside every chec
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -188,7 +189,9 @@ def build_data(config: dict):
     train_streams = speaker_streams(read_manifest(d["manifest"], "train"))
     valid_streams = speaker_streams(read_manifest(d["manifest"], "valid"))
     train_set = CropDataset(train_streams, cfg, d["crops_per_epoch"], seed)
-    val_set = CropDataset(valid_streams, cfg, d.get("val_crops", 64), seed + 1)
+    # Validation crops are never augmented: the held-out loss must mean the same in every run.
+    plain = dataclasses.replace(cfg, speed=(1.0, 1.0), shelf_db=(0.0, 0.0))
+    val_set = CropDataset(valid_streams, plain, d.get("val_crops", 64), seed + 1)
     segments = validation_segments(valid_streams, d.get("val_segments", 6), d.get("val_seconds", 6.0), seed)
     clips = []
     for i, clean in enumerate(segments):
