@@ -111,7 +111,8 @@ def _cell(stats: dict, metric: str, files: int) -> str:
     if not stats["n"]:
         return "n/a"
     d = DECIMALS.get(metric, 3)
-    text = f"{stats['mean']:.{d}f} ± {stats['sd']:.{d}f}"
+    # One file has no spread to show: its score alone, not a "± 0".
+    text = f"{stats['mean']:.{d}f}" if stats["n"] == 1 else f"{stats['mean']:.{d}f} ± {stats['sd']:.{d}f}"
     # PESQ has its own "missing" column; any other metric scored on fewer files says on how many.
     if metric != "pesq" and stats["n"] < files:
         text += f" (n={stats['n']})"
