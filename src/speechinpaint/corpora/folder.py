@@ -7,15 +7,12 @@ folder name (the usual layout: one folder per speaker), split speaker-disjoint l
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-from tqdm import tqdm
 
 from ..audio import list_audio_files
 from ..errors import SpeechInpaintError
-from .manifest import Entry, finish_corpus
-from .prepare import prepare_file
+from .manifest import finish_corpus
+from .prepare import prepare_files
 
 
 
@@ -29,19 +26,14 @@ def build_folder(root: str | Path, out: str | Path, language: str = "und", seed:
     files = list_audio_files(root)
     if not files:
         raise SpeechInpaintError(f"{root}: no audio files in this folder")
-    rows, failed, taken = [], 0, set()
-    for src in tqdm(files, desc="prepare", unit="file", disable=None if progress else True, file=sys.stderr):
+    jobs, taken = [], set()
+    for src in files:
         rel = src.relative_to(root).with_suffix(".wav")
         if rel in taken:
             raise SpeechInpaintError(f"{src}: another file of the same name already became {out / rel}")
         taken.add(rel)
-        try:
-            duration = prepare_file(src, out / rel)
-        except SpeechInpaintError as exc:
-            failed += 1
-            tqdm.write(f"speechinpaint: warning: skipped {exc}", file=sys.stderr)
-            continue
-        rows.append(Entry(rel.as_posix(), src.parent.name, language, duration, ""))
+        jobs.append((src, rel, src.parent.name))
+    rows, failed = prepare_files(jobs, out, language, progress)
     if not rows:
         raise SpeechInpaintError(f"{root}: none of the {len(files)} audio files could be prepared")
     return finish_corpus(out, rows, seed, failed, len(files))

@@ -7,12 +7,16 @@ crops are not wasted on the long silences VCTK's 2017 recordings start and end w
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from tqdm import tqdm
 
 from ..audio import MIN_SAMPLES, read_mono, SAMPLE_RATE, SILENCE_PEAK, resample, save_audio
 from ..errors import SpeechInpaintError
+from .manifest import Entry
 
 PEAK_DBFS = -26.0
 TRIM_DB = 30.0
@@ -56,3 +60,26 @@ def prepare_file(src: Path, dst: Path) -> float:
         raise SpeechInpaintError(f"{src}: shorter than one analysis window after trimming silence")
     save_audio(dst, audio)
     return audio.size / SAMPLE_RATE
+
+
+def prepare_files(jobs: list[tuple[Path, Path, str]], root: Path, language: str, progress: bool,
+                  reuse: bool = False) -> tuple[list[Entry], int]:
+    """Prepare each (source, path under root, speaker) with a progress bar; returns (manifest rows, files
+    skipped). A file that cannot be prepared is skipped with a one-line warning, so one bad recording does
+    not stop a corpus. reuse: a destination already there was written (atomically) by an earlier,
+    interrupted run and is taken as it is."""
+    rows, failed = [], 0
+    for src, rel, speaker in tqdm(jobs, desc="prepare", unit="file", disable=None if progress else True, file=sys.stderr):
+        dst = root / rel
+        try:
+            if reuse and dst.is_file():
+                info = sf.info(str(dst))
+                duration = info.frames / info.samplerate
+            else:
+                duration = prepare_file(src, dst)
+        except SpeechInpaintError as exc:
+            failed += 1
+            tqdm.write(f"speechinpaint: warning: skipped {exc}", file=sys.stderr)
+            continue
+        rows.append(Entry(rel.as_posix(), speaker, language, duration, ""))
+    return rows, failed

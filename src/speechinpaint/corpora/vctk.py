@@ -26,12 +26,11 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 from urllib.request import Request, urlopen
 
-import soundfile as sf
 from tqdm import tqdm
 
 from ..errors import SpeechInpaintError
-from .manifest import Entry, finish_corpus
-from .prepare import prepare_file
+from .manifest import finish_corpus
+from .prepare import prepare_files
 
 CHUNK = 1 << 20
 
@@ -216,20 +215,9 @@ def build_vctk(
     archive = download(url or rel.url, root / "download" / name, sha256, progress)
     original = extract(archive, root / "original", rel.inner_sha256 if url is None else {}, progress)
     speakers = find_speaker_files(original, rel)
-    rows, failed = [], 0
-    jobs = [(spk, f) for spk, files in speakers.items() for f in files]
-    for spk, src in tqdm(jobs, desc="prepare", unit="file", disable=None if progress else True, file=sys.stderr):
-        out = Path("prepared") / spk / (src.stem + ".wav")
-        try:
-            if (root / out).is_file():  # prepared by an earlier, interrupted run (written atomically)
-                duration = sf.info(str(root / out)).frames / sf.info(str(root / out)).samplerate
-            else:
-                duration = prepare_file(src, root / out)
-        except SpeechInpaintError as exc:
-            failed += 1
-            tqdm.write(f"speechinpaint: warning: skipped {exc}", file=sys.stderr)
-            continue
-        rows.append(Entry(out.as_posix(), spk, "en", duration, ""))
+    jobs = [(f, Path("prepared") / spk / (f.stem + ".wav"), spk) for spk, files in speakers.items() for f in files]
+    # reuse: files prepared by an earlier, interrupted run are kept, so a restart goes on where it stopped.
+    rows, failed = prepare_files(jobs, root, "en", progress, reuse=True)
     if not rows:
         raise SpeechInpaintError(f"{original}: none of the audio files could be prepared")
     return finish_corpus(root, rows, seed, failed, len(jobs))
