@@ -16,8 +16,8 @@ does not do:
   640/320 grid the holes are punched on, a hole is a connected patch of bins whose mean power is that
   noise's predicted power (q^2 / 12 under the window) within 1.5 dB; a quiet natural patch holds the
   same rounding noise plus whatever the recording had beneath it (its own noise, a codec's residue),
-  which lifts it above that. Patches where
-  every bin is dark and no speech lies within a hole's length on both sides are pauses, not holes.
+  which lifts it above that. Patches where every bin is dark and no speech lies within a hole's length
+  on both sides are pauses, not holes.
   Overlapping holes are found as one patch: the shape is not tested, only what fills it.
 
 Regions are written in seconds and Hz on the cells of the grid they were found on, as the corruptions

@@ -53,17 +53,7 @@ def reconstruct_spectrogram(
     return previous
 
 
-def reconstruct(
-    known: torch.Tensor,
-    missing: torch.Tensor,
-    magnitude: torch.Tensor,
-    grid: StftGrid,
-    length: int,
-    n_iter: int = DEFAULT_ITERS,
-    momentum: float = DEFAULT_MOMENTUM,
-    seed: int = 0,
-    kept_samples: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Audio [..., length] from reconstruct_spectrogram()."""
-    spec = reconstruct_spectrogram(known, missing, magnitude, grid, length, n_iter, momentum, seed, kept_samples)
-    return grid.istft(spec, length)
+def reconstruct(known: torch.Tensor, missing: torch.Tensor, magnitude: torch.Tensor, grid: StftGrid, length: int,
+                **options) -> torch.Tensor:
+    """Audio [..., length] from reconstruct_spectrogram() (options: n_iter, momentum, seed, kept_samples)."""
+    return grid.istft(reconstruct_spectrogram(known, missing, magnitude, grid, length, **options), length)

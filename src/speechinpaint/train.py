@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-from .checkpoint import MODEL_FORMAT
+from .checkpoint import MODEL_FORMAT, load_checkpoint
 from .corruptions import corrupt
 from .data import CropConfig, CropDataset, read_manifest, speaker_streams
 from .errors import SpeechInpaintError
@@ -208,8 +208,6 @@ def build_data(config: dict):
 
 def start_from(module: InpaintingModule, path: str) -> None:
     """Fine-tuning: begin with the weights of an earlier checkpoint (.ckpt or shipped .pt) of the same network."""
-    from .checkpoint import load_checkpoint
-
     model, config = load_checkpoint(path)
     if config.get("model") != module.config["model"]:
         raise SpeechInpaintError(f"{path}: its network ({config.get('model')}) is not this config's ({module.config['model']})")
