@@ -5,7 +5,7 @@ fixed held-out segments) to runs/NAME/logs/version_*/metrics.csv. This prints, f
 validation at or before --step (default: the last step every run reached) and the run's best val/pesq,
 so a recipe change is compared with the baseline on equal training.
 
-    python benchmarks/ablations.py runs/no-augmentation runs/default runs/ablation-compressed-magnitude
+    python benchmarks/ablations.py runs/default runs/ablation-augmentation --step 5000
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import csv
 import math
 from pathlib import Path
 
-KINDS = ("holes", "gaps", "band")
+from speechinpaint.corruptions import KINDS
+
 METRICS = ("pesq", "stoi", "lsd")
 
 
