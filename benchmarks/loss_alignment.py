@@ -47,7 +47,7 @@ def main() -> None:
             target = log_magnitude(MODEL_GRID.stft(torch.from_numpy(clean)))
             holes = torch.from_numpy(missing)
             model = ip.log_magnitude_estimate(known[None], holes[None])[0]
-            interp = torch.from_numpy(interpolate_log_magnitude(log_magnitude(known).numpy(), missing)).float()
+            interp = interpolate_log_magnitude(log_magnitude(known), holes)
             for method, est in (("interp", interp), ("model", model)):
                 restored = restore_from_magnitude(corrupted, mask, est.exp(), missing)
                 s = score(clean, restored, mask)

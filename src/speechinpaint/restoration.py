@@ -86,8 +86,8 @@ def restore(
             raise SpeechInpaintError("the reference and the corrupted audio differ in length")
         magnitude = MODEL_GRID.stft(torch.from_numpy(reference)).abs()
     elif method == "interp":
-        log_mag = log_magnitude(MODEL_GRID.stft(torch.from_numpy(corrupted))).numpy()
-        magnitude = torch.from_numpy(np.exp(interpolate_log_magnitude(log_mag, missing))).float()
+        log_mag = log_magnitude(MODEL_GRID.stft(torch.from_numpy(corrupted)))
+        magnitude = interpolate_log_magnitude(log_mag, torch.from_numpy(missing)).exp()
     else:
         raise SpeechInpaintError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     return restore_from_magnitude(corrupted, mask, magnitude, missing, n_iter)
