@@ -34,6 +34,32 @@ def test_any_number_of_frames(frames):
     assert torch.equal(out[~missing], log_mag[~missing])
 
 
+def test_interp_fill_network_corrects_the_interpolation():
+    """With fill "interp" the network's output is a correction: a network that outputs zeros gives the
+    interpolation baseline exactly in the holes, and the known bins pass through either way."""
+    from speechinpaint.baselines.interpolation import interpolate_log_magnitude
+
+    model = InpaintUNet(ModelConfig(base_channels=4, levels=3, bottleneck_dilations=(2,), fill="interp")).eval()
+    torch.nn.init.zeros_(model.out.weight)
+    torch.nn.init.zeros_(model.out.bias)
+    log_mag = torch.randn(2, 257, 40)
+    missing = torch.rand(2, 257, 40) < 0.3
+    out = estimate_log_magnitude(model, log_mag, missing)
+    expected = interpolate_log_magnitude(log_mag, missing)
+    assert torch.equal(out[~missing], log_mag[~missing])
+    assert torch.allclose(out[:, :-1], expected[:, :-1], atol=1e-4)
+
+
+def test_unknown_fill_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="fill"):
+        ModelConfig(fill="noise")
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": MODEL_FORMAT, "config": {"model": {**TINY.to_dict(), "fill": "noise"}},
+                "state_dict": InpaintUNet(TINY).state_dict()}, bad)
+    with pytest.raises(SpeechInpaintError, match="not understood"):
+        load_checkpoint(bad)
+
+
 def test_known_bins_pass_through_restoration():
     clean = load_audio(DATA / "da_mars.wav")
     corrupted, mask = corrupt(clean, "holes", seed=3)

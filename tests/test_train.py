@@ -55,6 +55,21 @@ def fixed_batch(corpus: Path) -> dict:
     return {k: torch.stack([it[k] for it in items]) for k in ("clean", "corrupted", "missing")}
 
 
+def test_interp_fill_trains_and_a_bad_model_section_is_a_clear_error(tmp_path, corpus, capsys):
+    config = tiny_config(tmp_path, corpus, max_steps=4)
+    settings = yaml.safe_load(config.read_text())
+    settings["model"]["fill"] = "interp"
+    config.write_text(yaml.safe_dump(settings))
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
+    model, saved = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert model.config.fill == "interp" and saved["model"]["fill"] == "interp"
+    settings["model"]["fill"] = "noise"
+    config.write_text(yaml.safe_dump(settings))
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run2")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model section is not understood" in err[0]
+
+
 def test_training_lowers_the_loss(tmp_path, corpus):
     config = tiny_config(tmp_path, corpus, max_steps=40, lr=0.01)
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 0

@@ -19,7 +19,7 @@ def build_model(state: dict, config: dict, source: str) -> InpaintUNet:
     """An InpaintUNet in eval mode with the given weights; wrong shapes give a clear error."""
     try:
         model = InpaintUNet(ModelConfig.from_dict(config["model"]))
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise SpeechInpaintError(f"{source}: the checkpoint's model config is not understood ({exc})") from None
     try:
         model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})

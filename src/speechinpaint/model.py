@@ -15,12 +15,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .baselines.interpolation import interpolate_log_magnitude
+
+
+FILLS = ("zero", "interp")
+
 
 @dataclass
 class ModelConfig:
+    """The network's size, and what it starts from in the missing bins.
+
+    fill "zero": the missing bins enter as 0 and the network predicts the log-magnitude itself.
+    fill "interp": they enter as the interpolation baseline's estimate and the network predicts a
+    correction to it, so the fine structure interpolation carries across short gaps is there to keep.
+    """
+
     base_channels: int = 16
     levels: int = 4
     bottleneck_dilations: tuple[int, ...] = (2, 4, 8)
+    fill: str = "zero"
+
+    def __post_init__(self):
+        if self.fill not in FILLS:
+            raise ValueError(f"model fill {self.fill!r} is not one of {', '.join(FILLS)}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -97,23 +114,41 @@ def normalise(log_mag: torch.Tensor, missing: torch.Tensor) -> tuple[torch.Tenso
     return (log_mag - mean) / std, mean, std
 
 
-def make_features(log_mag: torch.Tensor, missing: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_features(
+    log_mag: torch.Tensor, missing: torch.Tensor, fill: str = "zero"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Network input [B, 3, F, T] from log-magnitude and mask [B, F, T]; also the (mean, std) to undo it."""
     normed, mean, std = normalise(log_mag, missing)
     hole = missing.float()
-    normed = normed * (1.0 - hole)
+    if fill == "interp":
+        normed = interpolate_log_magnitude(normed, missing)
+    else:
+        normed = normed * (1.0 - hole)
     n_freq = log_mag.shape[-2]
     ramp = torch.linspace(-1.0, 1.0, n_freq, device=log_mag.device).view(1, n_freq, 1).expand_as(normed)
     return torch.stack([normed, hole, ramp], dim=1), mean, std
 
 
+def network_estimate(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """The network's log-magnitude estimate [B, F - 1, T] for every bin below Nyquist.
+
+    The network sees the bins below Nyquist (a power of two, 256 on the 512-point grid, so no padding is
+    wasted). Training takes its loss on this, inference keeps it only in the holes.
+    """
+    fill = model.config.fill
+    features, mean, std = make_features(log_mag, missing, fill)
+    features = features[:, :, :-1].contiguous(memory_format=torch.channels_last)
+    estimate = model(features).float()
+    if fill == "interp":
+        estimate = estimate + features[:, 0]
+    return estimate * std + mean
+
+
 def estimate_log_magnitude(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
     """The model's log-magnitude [B, F, T]: the input's own values in known bins, the estimate in the holes.
 
-    The network sees the bins below Nyquist (a power of two, 256 on the 512-point grid, so no padding is
-    wasted); the Nyquist bin takes the estimate of the bin below it.
+    The Nyquist bin takes the estimate of the bin below it.
     """
-    features, mean, std = make_features(log_mag, missing)
-    estimate = model(features[:, :, :-1]).float()
-    estimate = torch.cat([estimate, estimate[:, -1:]], dim=1) * std + mean
+    estimate = network_estimate(model, log_mag, missing)
+    estimate = torch.cat([estimate, estimate[:, -1:]], dim=1)
     return torch.where(missing, estimate, log_mag)

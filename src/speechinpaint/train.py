@@ -25,7 +25,7 @@ from .checkpoint import MODEL_FORMAT, load_checkpoint
 from .corruptions import corrupt
 from .data import CropConfig, CropDataset, read_manifest, speaker_streams
 from .errors import SpeechInpaintError
-from .model import InpaintUNet, ModelConfig, estimate_log_magnitude, make_features
+from .model import InpaintUNet, ModelConfig, estimate_log_magnitude, network_estimate
 from .restoration import missing_bins, restore_from_magnitude
 from .spectral import MODEL_GRID, log_magnitude
 
@@ -44,6 +44,10 @@ def load_config(path: str | Path) -> dict:
     for key in ("data", "model", "optim", "train"):
         if key not in (config or {}):
             raise SpeechInpaintError(f"{path}: the config needs a '{key}' section")
+    try:
+        ModelConfig.from_dict(config["model"])
+    except (TypeError, ValueError) as exc:
+        raise SpeechInpaintError(f"{path}: the model section is not understood ({exc})") from None
     config.setdefault("name", path.stem)
     return config
 
@@ -89,9 +93,7 @@ class InpaintingModule(L.LightningModule):
         clean = log_magnitude(MODEL_GRID.stft(batch["clean"]))[:, :-1]
         corrupted = log_magnitude(MODEL_GRID.stft(batch["corrupted"]))
         missing = batch["missing"]
-        features, mean, std = make_features(corrupted, missing)
-        features = features[:, :, :-1].contiguous(memory_format=torch.channels_last)
-        estimate = self.model(features).float() * std + mean
+        estimate = network_estimate(self.model, corrupted, missing)
         hole = missing[:, :-1].float()
         count = hole.sum().clamp_min(1.0)
         pairs = hole[:, 1:] * hole[:, :-1]
