@@ -56,6 +56,9 @@ PCM_FULL_SCALES = (32768.0, 32767.0, 8388608.0, 8388607.0)  # 16- and 24-bit, bo
 HOLE_NOISE_MARGIN_DB = 10.0  # rounding noise exceeds its mean power by 10 dB in e^-10 of the bins
 FLOAT_HOLE_DB = -110.0  # a float file's hole: leakage only, far below any recording's noise
 HOLE_MAX_EXCESS_DB = 1.5  # a hole holds the rounding noise alone; a quiet natural patch holds more
+NOISE_MEDIAN_DB = 10 * np.log10(np.log(2))  # a white-noise bin's median power against its mean
+HOLE_WALL_DB = 25.0  # a cell this far above the rounding noise holds speech (a hole's wall)
+HOLE_WALLED_FRACTION = 0.5  # a hole walled in by speech this much may hold its walls' leakage
 HOLE_MIN_BINS = 20  # 500 Hz on the seed grid: the seed's holes are at least 1 kHz wide
 HOLE_MIN_FRAMES = 3  # the seed's holes last 5-15 frames; their dark core (edge frames leak) 3-13
 HOLE_FILL_BINS = 3  # the rounding noise pokes a few bins through a hole's threshold: fill such speckle
@@ -163,12 +166,24 @@ def _near_speech(live: np.ndarray, span: int) -> np.ndarray:
     return has_before & has_after
 
 
-def _excess_db(level: np.ndarray, patch: np.ndarray, noise_db: float) -> float:
-    """Mean power of a patch above the rounding noise alone, in dB, over its core (its edge cells carry
-    leakage from the loud bins around a hole)."""
+def _excess_db(level: np.ndarray, patch: np.ndarray, noise_db: float) -> tuple[float, float]:
+    """How far a patch's core lies above the rounding noise alone, in dB: (by its mean power, by its
+    median bin). The core leaves out the patch's edge cells, which carry leakage from the loud bins
+    around a hole. A bin of white noise has exponentially distributed power, whose median lies
+    10 log10(ln 2) = -1.59 dB below its mean; both figures are 0 for a patch of rounding noise alone."""
     core = ndimage.binary_erosion(patch, np.ones((3, 3), dtype=bool))
-    cells = level[core] if np.count_nonzero(core) >= HOLE_MIN_BINS else level[patch]
-    return float(10 * np.log10(np.mean(10 ** (cells.astype(np.float64) / 10))) - noise_db)
+    cells = (level[core] if np.count_nonzero(core) >= HOLE_MIN_BINS else level[patch]).astype(np.float64)
+    mean = 10 * np.log10(np.mean(10 ** (cells / 10))) - noise_db
+    return float(mean), float(np.median(cells) - noise_db - NOISE_MEDIAN_DB)
+
+
+def _walled(level: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, slice], live_db: float) -> float:
+    """Share of the cells just outside a patch that hold speech: a hole is punched into speech, a quiet
+    natural patch fades into quiet surroundings."""
+    grown = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+    patch = labels[grown] == label
+    ring = ndimage.binary_dilation(patch, np.ones((3, 3), dtype=bool)) & ~patch
+    return float(np.mean(level[grown][ring] > live_db)) if ring.any() else 0.0
 
 
 def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -197,8 +212,13 @@ def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None) -> np.nda
         patch = labels[box] == i
         if np.count_nonzero(patch.sum(0) >= HOLE_MIN_BINS) < HOLE_MIN_FRAMES:
             continue
-        if noise_db is not None and _excess_db(level[box], patch, noise_db) > HOLE_MAX_EXCESS_DB:
-            continue
+        if noise_db is not None:
+            mean_excess, median_excess = _excess_db(level[box], patch, noise_db)
+            # Loud speech around a hole leaks into the bins along its edges, lifting the patch's mean
+            # power but not its median bin; a natural patch fades into quiet bins, not into speech.
+            leaky = median_excess <= HOLE_MAX_EXCESS_DB and _walled(level, labels, i, box, noise_db + HOLE_WALL_DB) >= HOLE_WALLED_FRACTION
+            if mean_excess > HOLE_MAX_EXCESS_DB and not leaky:
+                continue
         out[box] |= patch
     # A hole's first and last frame and its edge bins are partly refilled by the inverse STFT's overlap
     # and the window's leakage: grow each patch by one cell.
