@@ -75,6 +75,7 @@ def main() -> int:
     p.add_argument("--split", default="valid")
     p.add_argument("--limit", type=int, default=20, help="number of 6 s segments")
     p.add_argument("--methods", default="interp,model", help="restoration methods to compare")
+    p.add_argument("--checkpoint", help="the model to restore with (default: the shipped model)")
     args = p.parse_args()
 
     by_speaker: dict[str, list[Path]] = defaultdict(list)
@@ -99,9 +100,9 @@ def main() -> int:
         try:
             from speechinpaint.inpainter import Inpainter
 
-            inpainter = Inpainter.from_pretrained()
+            inpainter = Inpainter.from_checkpoint(args.checkpoint)
         except Exception as exc:  # no shipped weights yet, or an incompatible file: say so, go on
-            print(f"note: method 'model' skipped, Inpainter.from_pretrained() failed: {exc}", file=sys.stderr)
+            print(f"note: method 'model' skipped, the model could not be loaded: {exc}", file=sys.stderr)
             methods.remove("model")
 
     rows = defaultdict(list)

@@ -33,7 +33,7 @@ def main() -> None:
     p.add_argument("--checkpoint", help="default: the shipped model")
     args = p.parse_args()
     torch.set_num_threads(2)
-    ip = Inpainter.from_checkpoint(args.checkpoint) if args.checkpoint else Inpainter.from_pretrained()
+    ip = Inpainter.from_checkpoint(args.checkpoint)
     segs = evaluation_segments(args.manifest, "valid", args.count)
     print("| condition | method | log-mag L1 in holes | bias | PESQ | STOI |\n|---|---|---|---|---|---|")
     gain_rows = []

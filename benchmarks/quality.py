@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=None)
     args = p.parse_args()
     torch.set_num_threads(2)
-    inpainter = Inpainter.from_checkpoint(args.checkpoint) if args.checkpoint else Inpainter.from_pretrained()
+    inpainter = Inpainter.from_checkpoint(args.checkpoint)
     inpainter.n_iter = args.iterations
     segs = evaluation_segments(args.manifest, args.split, args.count, args.seconds)
     voices = sorted({name.split("/")[0] for name, _ in segs})

@@ -66,7 +66,7 @@ def load_model(checkpoint: str | None):
     try:
         from speechinpaint.inpainter import Inpainter
 
-        return (Inpainter.from_checkpoint(checkpoint) if checkpoint else Inpainter.from_pretrained()), None
+        return Inpainter.from_checkpoint(checkpoint), None
     except (ImportError, OSError, SpeechInpaintError) as exc:
         return None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 

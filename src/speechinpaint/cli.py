@@ -80,7 +80,7 @@ def cmd_restore(args) -> int:
     if args.method == "model":
         from .inpainter import Inpainter
 
-        inpainter = Inpainter.from_checkpoint(args.checkpoint) if args.checkpoint else Inpainter.from_pretrained()
+        inpainter = Inpainter.from_checkpoint(args.checkpoint)
     pairs = file_pairs(args.input, args.output)
     if args.mask not in (None, "auto") and len(pairs) > 1:
         raise SpeechInpaintError("--mask FILE applies to one input file; a folder reads NAME.mask.json beside each")

@@ -49,8 +49,9 @@ class Inpainter:
             self.model = self.model.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, **kwargs) -> "Inpainter":
-        model, config = load_checkpoint(path)
+    def from_checkpoint(cls, path: str | Path | None, **kwargs) -> "Inpainter":
+        """A user's checkpoint (a training run's .ckpt or exported weights); None means the shipped model."""
+        model, config = load_checkpoint(SHIPPED_WEIGHTS if path is None else path)
         return cls(model, config, **kwargs)
 
     @classmethod

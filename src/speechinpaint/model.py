@@ -1,9 +1,11 @@
 """The inpainting network: a mask-aware 2D U-Net over the log-magnitude STFT (a pure nn.Module, no I/O).
 
 Input channels: the corrupted log-magnitude normalised per utterance from its known bins (missing bins
-set to 0), the mask (1 = missing) and a frequency-position ramp, because convolutions alone cannot tell
-1 kHz from 6 kHz and bandwidth extension depends on it. Output: a normalised log-magnitude estimate for
-every bin; the caller keeps the known bins and uses the estimate only in the holes. Fully convolutional,
+set to 0, or to the interpolation baseline's estimate: ModelConfig.fill), the mask (1 = missing) and a
+frequency-position ramp, because convolutions alone cannot tell 1 kHz from 6 kHz and bandwidth extension
+depends on it. Output: a normalised log-magnitude estimate for every bin (with fill "interp", a
+correction added to the interpolation); the caller keeps the known bins and uses the estimate only in
+the holes. Fully convolutional,
 so any number of frames works (it is padded to a multiple of 2**levels inside).
 """
 
