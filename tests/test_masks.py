@@ -13,6 +13,7 @@ from speechinpaint.masks import (
     MASK_FORMAT,
     Mask,
     Region,
+    cells_to_regions,
     coverage,
     gap_sample_mask,
     load_mask,
@@ -143,6 +144,19 @@ def test_rasterise_union_and_frame_count():
     assert raster.shape == (321, 60)
     assert raster[:, :51].sum() == 10 * 41 + 6 * 321  # the two regions do not overlap in time
     assert not raster[:, 51:].any()
+
+
+@pytest.mark.parametrize("grid", [SEED_GRID, MODEL_GRID])
+def test_cells_to_regions_is_the_inverse_of_rasterise(grid):
+    num_samples = 16000 * 2
+    rng = np.random.default_rng(4)
+    cells = np.zeros((grid.num_bins, grid.num_frames(num_samples)), dtype=bool)
+    for _ in range(6):  # overlapping blocks, touching the first frame and Nyquist too
+        f, t = rng.integers(0, grid.num_bins - 10), rng.integers(0, cells.shape[1] - 5)
+        cells[f:f + rng.integers(1, 60), t:t + rng.integers(1, 20)] = True
+    cells[-3:, :4] = True
+    mask = Mask(16000, num_samples, cells_to_regions(cells, grid, num_samples)).validate()
+    assert np.array_equal(rasterise(mask, grid), cells)
 
 
 def test_rasterise_refuses_another_sample_rate():

@@ -34,7 +34,7 @@ from scipy import ndimage
 
 from .audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK
 from .errors import SpeechInpaintError
-from .masks import MASK_SUFFIX, Mask, Region, true_runs
+from .masks import MASK_SUFFIX, Mask, Region, cells_to_regions, true_runs
 from .spectral import SEED_GRID, StftGrid
 
 # --- gaps --------------------------------------------------------------------------------------------
@@ -226,30 +226,6 @@ def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None) -> np.nda
     return ndimage.binary_dilation(out, grow) & ok
 
 
-def _grid_regions(flags: np.ndarray, grid: StftGrid, num_samples: int) -> list[Region]:
-    """Rectangles covering the True cells of a [bins, frames] map: per frame, runs of bins, merged over
-    consecutive frames with identical runs (each frame's cell is its centre +- half a hop)."""
-    duration = num_samples / grid.sample_rate
-    half = grid.hop / 2 / grid.sample_rate
-    df = grid.sample_rate / grid.n_fft
-    nyq = grid.sample_rate / 2
-    regions: list[Region] = []
-    open_runs: dict[tuple[int, int], int] = {}
-    frames = flags.shape[1]
-    for t in range(frames + 1):
-        runs = set(true_runs(flags[:, t])) if t < frames else set()
-        for run in list(open_runs):
-            if run not in runs:
-                start = open_runs.pop(run)
-                t0 = max(start * grid.hop / grid.sample_rate - half, 0.0)
-                t1 = min(t * grid.hop / grid.sample_rate - half, duration)
-                if t1 > t0:
-                    regions.append(Region(t0, t1, max((run[0] - 0.5) * df, 0.0), min((run[1] - 0.5) * df, nyq)))
-        for run in runs:
-            open_runs.setdefault(run, t)
-    return regions
-
-
 def detect_mask(audio: np.ndarray) -> Mask:
     """The estimated mask of one 16 kHz mono signal: lost packets, a missing band, zeroed rectangles."""
     audio = np.asarray(audio, dtype=np.float32)
@@ -281,7 +257,7 @@ def detect_mask(audio: np.ndarray) -> Mask:
             exclude[:, (centres > a - SEED_GRID.n_fft // 2) & (centres < b + SEED_GRID.n_fft // 2)] = True
     if band_edge is not None:
         exclude[SEED_GRID.bin_freqs() >= band_edge - 300.0, :] = True
-    regions.extend(_grid_regions(detect_holes(audio, exclude), SEED_GRID, n))
+    regions.extend(cells_to_regions(detect_holes(audio, exclude), SEED_GRID, n))
     return Mask(SAMPLE_RATE, n, regions).validate("detected mask")
 
 

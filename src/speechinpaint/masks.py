@@ -140,6 +140,31 @@ def rasterise(mask: Mask, grid: StftGrid, num_frames: int | None = None) -> np.n
     return out
 
 
+def cells_to_regions(flags: np.ndarray, grid: StftGrid, num_samples: int) -> list[Region]:
+    """Regions covering the True cells of a [bins, frames] map, the inverse of `rasterise` on that grid:
+    per frame, runs of bins, merged over consecutive frames with identical runs (each frame's cell is its
+    centre +- half a hop, each bin's its centre +- half a bin)."""
+    duration = num_samples / grid.sample_rate
+    half = grid.hop / 2 / grid.sample_rate
+    df = grid.sample_rate / grid.n_fft
+    nyq = grid.sample_rate / 2
+    regions: list[Region] = []
+    open_runs: dict[tuple[int, int], int] = {}
+    frames = flags.shape[1]
+    for t in range(frames + 1):
+        runs = set(true_runs(flags[:, t])) if t < frames else set()
+        for run in list(open_runs):
+            if run not in runs:
+                start = open_runs.pop(run)
+                t0 = max(start * grid.hop / grid.sample_rate - half, 0.0)
+                t1 = min(t * grid.hop / grid.sample_rate - half, duration)
+                if t1 > t0:
+                    regions.append(Region(t0, t1, max((run[0] - 0.5) * df, 0.0), min((run[1] - 0.5) * df, nyq)))
+        for run in runs:
+            open_runs.setdefault(run, t)
+    return regions
+
+
 def coverage(mask: Mask, grid: StftGrid) -> float:
     """Fraction of the time-frequency area missing on a grid."""
     return float(rasterise(mask, grid).mean())
