@@ -16,8 +16,10 @@ does not do:
   640/320 grid the holes are punched on, a hole is a connected patch of bins whose mean power is that
   noise's predicted power (q^2 / 12 under the window) within 1.5 dB; a quiet natural patch holds the
   same rounding noise plus whatever the recording had beneath it (its own noise, a codec's residue),
-  which lifts it above that. Patches where every bin is dark and no speech lies within a hole's length
-  on both sides are pauses, not holes.
+  which lifts it above that. Loud speech around a hole leaks into the bins along its edges and lifts
+  the patch's mean; such a patch still counts when its median bin is at the noise and speech walls it
+  in (a natural quiet patch fades into quiet bins). Patches where every bin is dark and no speech lies
+  within a hole's length on both sides are pauses, not holes.
   Overlapping holes are found as one patch: the shape is not tested, only what fills it.
 
 Regions are written in seconds and Hz on the cells of the grid they were found on, as the corruptions
@@ -216,7 +218,8 @@ def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None) -> np.nda
             mean_excess, median_excess = _excess_db(level[box], patch, noise_db)
             # Loud speech around a hole leaks into the bins along its edges, lifting the patch's mean
             # power but not its median bin; a natural patch fades into quiet bins, not into speech.
-            leaky = median_excess <= HOLE_MAX_EXCESS_DB and _walled(level, labels, i, box, noise_db + HOLE_WALL_DB) >= HOLE_WALLED_FRACTION
+            leaky = (median_excess <= HOLE_MAX_EXCESS_DB
+                     and _walled(level, labels, i, box, noise_db + HOLE_WALL_DB) >= HOLE_WALLED_FRACTION)
             if mean_excess > HOLE_MAX_EXCESS_DB and not leaky:
                 continue
         out[box] |= patch

@@ -5,8 +5,8 @@ set to 0, or to the interpolation baseline's estimate: ModelConfig.fill), the ma
 frequency-position ramp, because convolutions alone cannot tell 1 kHz from 6 kHz and bandwidth extension
 depends on it. Output: a normalised log-magnitude estimate for every bin (with fill "interp", a
 correction added to the interpolation); the caller keeps the known bins and uses the estimate only in
-the holes. Fully convolutional,
-so any number of frames works (it is padded to a multiple of 2**levels inside).
+the holes. Fully convolutional, so any number of frames works (it is padded to a multiple of 2**levels
+inside).
 """
 
 from __future__ import annotations
