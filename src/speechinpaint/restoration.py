@@ -48,14 +48,12 @@ def restore_from_magnitude(
     of them the rebuilt signal (known bins kept exactly) is the result everywhere.
     """
     signal = torch.from_numpy(corrupted)
-    known = MODEL_GRID.stft(signal)
-    if not all(mask.is_full_band(r) for r in mask.regions):
-        audio = reconstruct(known, torch.from_numpy(missing), magnitude, MODEL_GRID, len(corrupted), n_iter=n_iter)
-        return audio.numpy().astype(np.float32)
-    gap = gap_sample_mask(mask)
-    audio = reconstruct(known, torch.from_numpy(missing), magnitude, MODEL_GRID, len(corrupted), n_iter=n_iter,
-                        kept_samples=(signal, torch.from_numpy(~gap))).numpy()
-    return np.where(gap, audio, corrupted).astype(np.float32)
+    gaps_only = all(mask.is_full_band(r) for r in mask.regions)
+    gap = gap_sample_mask(mask) if gaps_only else None
+    kept = (signal, torch.from_numpy(~gap)) if gaps_only else None
+    audio = reconstruct(MODEL_GRID.stft(signal), torch.from_numpy(missing), magnitude, MODEL_GRID, len(corrupted),
+                        n_iter=n_iter, kept_samples=kept).numpy()
+    return (np.where(gap, audio, corrupted) if gaps_only else audio).astype(np.float32)
 
 
 def restore(

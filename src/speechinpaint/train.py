@@ -210,9 +210,11 @@ def build_data(config: dict):
 
 def start_from(module: InpaintingModule, path: str) -> None:
     """Fine-tuning: begin with the weights of an earlier checkpoint (.ckpt or shipped .pt) of the same network."""
-    model, config = load_checkpoint(path)
-    if config.get("model") != module.config["model"]:
-        raise SpeechInpaintError(f"{path}: its network ({config.get('model')}) is not this config's ({module.config['model']})")
+    model, _ = load_checkpoint(path)
+    # Compared as ModelConfig, so a setting written out in one and left to its default in the other matches.
+    if model.config != module.model.config:
+        raise SpeechInpaintError(f"{path}: its network ({model.config.to_dict()}) is not this config's "
+                                 f"({module.model.config.to_dict()})")
     module.model.load_state_dict(model.state_dict())
 
 
