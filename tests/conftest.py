@@ -6,13 +6,14 @@ on tones; longer signals are made by joining them, as the starter corpus joins a
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from speechinpaint.audio import SAMPLE_RATE, load_audio
+from speechinpaint.audio import SAMPLE_RATE, load_audio, save_audio
 from speechinpaint.spectral import StftGrid
 
 # The tests' tensors are small: one thread avoids the stalls of threads spinning against other work on
@@ -48,6 +49,20 @@ def speech_of_length(clips):
         return np.tile(cycle, reps)[:num_samples].copy()
 
     return make
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """A tiny training corpus: the bundled clips, the Lithuanian one held out as the validation voice."""
+    root = tmp_path_factory.mktemp("corpus")
+    rows = []
+    for clip in sorted(DATA.glob("*.wav")):
+        split = "valid" if clip.name.startswith("lt_") else "train"
+        save_audio(root / clip.name, load_audio(clip))
+        rows.append([clip.name, clip.name[:2], clip.name[:2], len(load_audio(clip)) / 16000, split])
+    with open(root / "manifest.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["path", "speaker", "language", "duration", "split"], *rows])
+    return root
 
 
 def lsd(reference: np.ndarray, estimate: np.ndarray) -> float:

@@ -1,6 +1,5 @@
 """Training end to end on a tiny corpus made from the bundled clips: loss falls, resume, DDP on 2 processes."""
 
-import csv
 import os
 import subprocess
 import sys
@@ -11,27 +10,11 @@ import pytest
 import torch
 import yaml
 
-from speechinpaint.audio import load_audio, save_audio
 from speechinpaint.checkpoint import load_checkpoint
 from speechinpaint.cli import main
 from speechinpaint.data import CropConfig, CropDataset, speaker_streams, read_manifest
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.train import InpaintingModule, build_data, start_from
-
-DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    rows = []
-    for clip in sorted(DATA.glob("*.wav")):
-        split = "valid" if clip.name.startswith("lt_") else "train"
-        save_audio(root / clip.name, load_audio(clip))
-        rows.append([clip.name, clip.name[:2], clip.name[:2], len(load_audio(clip)) / 16000, split])
-    with open(root / "manifest.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["path", "speaker", "language", "duration", "split"], *rows])
-    return root
 
 
 def tiny_config(tmp_path: Path, corpus: Path, max_steps: int, lr: float = 0.003) -> Path:

@@ -116,6 +116,12 @@ def normalise(log_mag: torch.Tensor, missing: torch.Tensor) -> tuple[torch.Tenso
     return (log_mag - mean) / std, mean, std
 
 
+def frequency_ramp(like: torch.Tensor) -> torch.Tensor:
+    """-1 at 0 Hz to +1 at the top bin, shaped like a [B, F, T] spectrogram: where each bin sits."""
+    n_freq = like.shape[-2]
+    return torch.linspace(-1.0, 1.0, n_freq, device=like.device).view(1, n_freq, 1).expand_as(like)
+
+
 def make_features(
     log_mag: torch.Tensor, missing: torch.Tensor, fill: str = "zero"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -126,9 +132,7 @@ def make_features(
         normed = interpolate_log_magnitude(normed, missing)
     else:
         normed = normed * (1.0 - hole)
-    n_freq = log_mag.shape[-2]
-    ramp = torch.linspace(-1.0, 1.0, n_freq, device=log_mag.device).view(1, n_freq, 1).expand_as(normed)
-    return torch.stack([normed, hole, ramp], dim=1), mean, std
+    return torch.stack([normed, hole, frequency_ramp(normed)], dim=1), mean, std
 
 
 def network_estimate(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,8 @@ from .checkpoint import MODEL_FORMAT, load_checkpoint
 from .corruptions import corrupt
 from .data import CropConfig, CropDataset, read_manifest, speaker_streams
 from .errors import SpeechInpaintError
-from .model import InpaintUNet, ModelConfig, estimate_log_magnitude, network_estimate
+from .adversarial import SpectrogramDiscriminator, discriminator_loss, generator_losses, patch_weights
+from .model import InpaintUNet, ModelConfig, estimate_log_magnitude, frequency_ramp, network_estimate, normalise
 from .restoration import missing_bins, restore_from_magnitude
 from .spectral import MODEL_GRID, log_magnitude
 
@@ -78,9 +79,22 @@ class InpaintingModule(L.LightningModule):
         self.save_hyperparameters()
         self.config = config
         self.model = InpaintUNet(ModelConfig.from_dict(config["model"]))
+        adv = config.get("adversarial")
+        self.discriminator = SpectrogramDiscriminator(adv.get("channels", 32)) if adv else None
+        # Two optimizers take turns on each batch, so adversarial training steps them by hand.
+        self.automatic_optimization = self.discriminator is None
         self.val_clips: list[tuple[str, np.ndarray, np.ndarray, object]] = []
 
-    def hole_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+    def restore_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(estimate, clean, hole) over the bins below Nyquist: the network's log-magnitude, the clean
+        log-magnitude, and the missing bins as 1.0."""
+        clean = log_magnitude(MODEL_GRID.stft(batch["clean"]))[:, :-1]
+        corrupted = log_magnitude(MODEL_GRID.stft(batch["corrupted"]))
+        missing = batch["missing"]
+        return network_estimate(self.model, corrupted, missing), clean, missing[:, :-1].float()
+
+    @staticmethod
+    def pointwise_losses(estimate: torch.Tensor, clean: torch.Tensor, hole: torch.Tensor) -> dict[str, torch.Tensor]:
         """The loss terms over the missing bins, each an average per missing bin:
 
         log_l1: L1 of the log-magnitude (the base loss; treats a quiet bin like a loud one);
@@ -90,11 +104,6 @@ class InpaintingModule(L.LightningModule):
           both are missing: it asks for the peaks and valleys of harmonics, which the L1-optimal
           estimate smooths away (configs/ablations/spectral_contrast.yaml).
         """
-        clean = log_magnitude(MODEL_GRID.stft(batch["clean"]))[:, :-1]
-        corrupted = log_magnitude(MODEL_GRID.stft(batch["corrupted"]))
-        missing = batch["missing"]
-        estimate = network_estimate(self.model, corrupted, missing)
-        hole = missing[:, :-1].float()
         count = hole.sum().clamp_min(1.0)
         pairs = hole[:, 1:] * hole[:, :-1]
         step_error = (estimate.diff(dim=1) - clean.diff(dim=1)).abs()
@@ -104,15 +113,56 @@ class InpaintingModule(L.LightningModule):
             "contrast": (step_error * pairs).sum() / pairs.sum().clamp_min(1.0),
         }
 
+    def hole_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        return self.pointwise_losses(*self.restore_batch(batch))
+
     def hole_l1(self, batch: dict) -> torch.Tensor:
         """L1 between estimated and clean log-magnitude, averaged over the missing bins."""
         return self.hole_losses(batch)["log_l1"]
 
     def training_step(self, batch, batch_idx):
-        terms = self.hole_losses(batch)
+        estimate, clean, hole = self.restore_batch(batch)
+        terms = self.pointwise_losses(estimate, clean, hole)
         weights = self.config.get("loss", {})
         loss = terms["log_l1"] + sum(weights.get(f"{name}_weight", 0.0) * terms[name] for name in ("compressed", "contrast"))
+        if self.discriminator is not None:
+            loss = self.adversarial_step(estimate, clean, hole, loss)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["clean"]))
+        return loss
+
+    def adversarial_step(self, estimate, clean, hole, pointwise: torch.Tensor) -> torch.Tensor:
+        """One discriminator step, then one network step on the pointwise loss plus the adversarial and
+        feature-matching terms (manual optimisation; weights from the config's adversarial section)."""
+        adv = self.config["adversarial"]
+        net_opt, disc_opt = self.optimizers()
+        _, mean, std = normalise(clean, hole > 0)
+        ramp = frequency_ramp(clean)
+
+        def disc_input(log_mag):
+            return torch.stack([(log_mag - mean) / std, hole, ramp], dim=1)
+
+        restored = torch.where(hole > 0, estimate, clean)
+        real_logits, real_features = self.discriminator(disc_input(clean))
+        fake_logits, _ = self.discriminator(disc_input(restored.detach()))
+        weights = patch_weights(hole, real_logits)
+        disc_loss = discriminator_loss(real_logits, fake_logits, weights)
+        disc_opt.zero_grad()
+        self.manual_backward(disc_loss)
+        # The raw optimizer, so the trainer's step count (max_steps, validation, logs) stays the network's:
+        # in manual optimisation Lightning counts every LightningOptimizer.step.
+        disc_opt.optimizer.step()
+
+        fake_logits, fake_features = self.discriminator(disc_input(restored))
+        terms = generator_losses(fake_logits, weights, fake_features, real_features)
+        loss = (pointwise + adv.get("adversarial_weight", 0.1) * terms["adversarial"]
+                + adv.get("feature_weight", 1.0) * terms["feature_matching"])
+        net_opt.zero_grad()
+        self.manual_backward(loss)
+        net_opt.step()
+        self.lr_schedulers().step()
+        self.log_dict({"train/disc_loss": disc_loss, "train/pointwise": pointwise,
+                       "train/adversarial": terms["adversarial"], "train/feature_matching": terms["feature_matching"]},
+                      batch_size=len(clean))
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -163,7 +213,11 @@ class InpaintingModule(L.LightningModule):
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        if self.discriminator is None:
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        adv = self.config["adversarial"]
+        disc_opt = torch.optim.AdamW(self.discriminator.parameters(), lr=adv.get("lr", 4e-4), betas=(0.5, 0.9))
+        return [opt, disc_opt], [{"scheduler": sched, "interval": "step"}]
 
 
 class EpochSeeder(Callback):
@@ -242,6 +296,9 @@ def run_train(args) -> int:
     accelerator = t.get("accelerator", "auto")
     on_gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
     precision = t.get("precision_gpu", "bf16-mixed") if on_gpu else t.get("precision", "bf16-mixed")
+    if config.get("adversarial") and "16-mixed" == str(precision):
+        # The discriminator steps its raw optimizer, which a float16 gradient scaler would not unscale.
+        raise SpeechInpaintError(f"{args.config}: adversarial training needs precision bf16-mixed or 32, not 16-mixed")
     devices = args.devices or t.get("devices", "auto")
     n_dev = int(devices) if str(devices).isdigit() else 1
     strategy = "ddp" if n_dev > 1 or args.num_nodes > 1 else "auto"
