@@ -108,8 +108,9 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, corpus, capsys):
         start_from(InpaintingModule(config), config["train"]["init_from"])
 
 
-def test_spectral_contrast_term_enters_the_loss_with_its_weight(corpus):
-    """The contrast term is positive for an untrained network and adds to the loss with its configured weight."""
+@pytest.mark.parametrize("term", ["contrast", "overshoot"])
+def test_an_extra_loss_term_enters_the_loss_with_its_weight(corpus, term):
+    """Each extra term is positive for an untrained network and adds to the loss with its configured weight."""
     config = yaml.safe_load((Path(__file__).parents[1] / "configs" / "default.yaml").read_text())
     config["model"] = {"base_channels": 4, "levels": 2, "bottleneck_dilations": [2]}
     batch = fixed_batch(corpus)
@@ -117,10 +118,20 @@ def test_spectral_contrast_term_enters_the_loss_with_its_weight(corpus):
     with torch.no_grad():
         terms = module.hole_losses(batch)
         base = module.training_step(batch, 0).item()
-        module.config["loss"] = {"contrast_weight": 2.0}
+        module.config["loss"] = {f"{term}_weight": 2.0}
         weighted = module.training_step(batch, 0).item()
-    assert terms["contrast"].item() > 0
-    assert weighted == pytest.approx(base + 2.0 * terms["contrast"].item(), rel=1e-4)
+    assert terms[term].item() > 0
+    assert weighted == pytest.approx(base + 2.0 * terms[term].item(), rel=1e-4)
+
+
+def test_overshoot_counts_only_estimates_above_the_clean_bins():
+    clean = torch.randn(2, 8, 5)
+    hole = torch.zeros(2, 8, 5)
+    hole[:, 2:6] = 1.0
+    below = InpaintingModule.pointwise_losses(clean - 0.5, clean, hole)
+    above = InpaintingModule.pointwise_losses(clean + 0.5 + 9.0 * (1 - hole), clean, hole)
+    assert below["overshoot"].item() == 0.0 and below["log_l1"].item() == pytest.approx(0.5)
+    assert above["overshoot"].item() == pytest.approx(0.5)  # bins outside the holes do not count
 
 
 def test_validation_crops_are_not_augmented(tmp_path, corpus):
