@@ -21,11 +21,11 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
+from .adversarial import SpectrogramDiscriminator, discriminator_loss, generator_losses, patch_weights
 from .checkpoint import MODEL_FORMAT, load_checkpoint
 from .corruptions import corrupt
 from .data import CropConfig, CropDataset, read_manifest, speaker_streams
 from .errors import SpeechInpaintError
-from .adversarial import SpectrogramDiscriminator, discriminator_loss, generator_losses, patch_weights
 from .model import InpaintUNet, ModelConfig, estimate_log_magnitude, frequency_ramp, network_estimate, normalise
 from .restoration import missing_bins, restore_from_magnitude
 from .spectral import MODEL_GRID, log_magnitude
@@ -129,7 +129,8 @@ class InpaintingModule(L.LightningModule):
         estimate, clean, hole = self.restore_batch(batch)
         terms = self.pointwise_losses(estimate, clean, hole)
         weights = self.config.get("loss", {})
-        loss = terms["log_l1"] + sum(weights.get(f"{name}_weight", 0.0) * terms[name] for name in ("compressed", "contrast", "overshoot"))
+        extras = ("compressed", "contrast", "overshoot")
+        loss = terms["log_l1"] + sum(weights.get(f"{name}_weight", 0.0) * terms[name] for name in extras)
         if self.discriminator is not None:
             loss = self.adversarial_step(estimate, clean, hole, loss)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["clean"]))
@@ -301,7 +302,7 @@ def run_train(args) -> int:
     accelerator = t.get("accelerator", "auto")
     on_gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
     precision = t.get("precision_gpu", "bf16-mixed") if on_gpu else t.get("precision", "bf16-mixed")
-    if config.get("adversarial") and "16-mixed" == str(precision):
+    if config.get("adversarial") and str(precision) == "16-mixed":
         # The discriminator steps its raw optimizer, which a float16 gradient scaler would not unscale.
         raise SpeechInpaintError(f"{args.config}: adversarial training needs precision bf16-mixed or 32, not 16-mixed")
     devices = args.devices or t.get("devices", "auto")
