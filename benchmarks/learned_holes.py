@@ -33,7 +33,7 @@ from speechinpaint.data import CropConfig, CropDataset, read_manifest, speaker_s
 from speechinpaint.detection import detect_mask
 from speechinpaint.masks import Mask, cells_to_regions, rasterise
 from speechinpaint.metrics import pesq_wb
-from speechinpaint.model import InpaintUNet, ModelConfig, frequency_ramp
+from speechinpaint.model import InpaintUNet, ModelConfig, make_features
 from speechinpaint.restoration import restore
 from speechinpaint.spectral import MODEL_GRID, log_magnitude
 
@@ -42,10 +42,9 @@ BATCH = 16
 
 
 def features(audio: torch.Tensor) -> torch.Tensor:
-    """[B, samples] -> [B, 3, F - 1, T]: log-magnitude normalised per crop, an empty mask channel, the ramp."""
-    lm = log_magnitude(MODEL_GRID.stft(audio))[:, :-1]
-    lm = (lm - lm.mean(dim=(1, 2), keepdim=True)) / lm.std(dim=(1, 2), keepdim=True).clamp_min(1e-3)
-    return torch.stack([lm, torch.zeros_like(lm), frequency_ramp(lm)], dim=1)
+    """[B, samples] -> [B, 3, F - 1, T]: the inpainting network's input with nothing marked missing."""
+    log_mag = log_magnitude(MODEL_GRID.stft(audio))
+    return make_features(log_mag, torch.zeros_like(log_mag, dtype=torch.bool))[0][:, :, :-1]
 
 
 def train(manifest: Path, steps: int, seed: int) -> InpaintUNet:

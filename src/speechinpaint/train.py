@@ -85,7 +85,7 @@ class InpaintingModule(L.LightningModule):
         self.automatic_optimization = self.discriminator is None
         self.val_clips: list[tuple[str, np.ndarray, np.ndarray, object]] = []
 
-    def restore_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def estimate_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(estimate, clean, hole) over the bins below Nyquist: the network's log-magnitude, the clean
         log-magnitude, and the missing bins as 1.0."""
         clean = log_magnitude(MODEL_GRID.stft(batch["clean"]))[:, :-1]
@@ -119,14 +119,14 @@ class InpaintingModule(L.LightningModule):
         }
 
     def hole_losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        return self.pointwise_losses(*self.restore_batch(batch))
+        return self.pointwise_losses(*self.estimate_batch(batch))
 
     def hole_l1(self, batch: dict) -> torch.Tensor:
         """L1 between estimated and clean log-magnitude, averaged over the missing bins."""
         return self.hole_losses(batch)["log_l1"]
 
     def training_step(self, batch, batch_idx):
-        estimate, clean, hole = self.restore_batch(batch)
+        estimate, clean, hole = self.estimate_batch(batch)
         terms = self.pointwise_losses(estimate, clean, hole)
         weights = self.config.get("loss", {})
         extras = ("compressed", "contrast", "overshoot")
