@@ -103,6 +103,11 @@ def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SA
     atomic_write(path, lambda tmp: sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV"))
 
 
+def as_pcm16(audio: np.ndarray) -> np.ndarray:
+    """The samples a 16-bit file written by save_audio holds: the same rounding, without the file."""
+    return (np.round(np.clip(audio, -1.0, 1.0) * 32767.0) / 32767.0).astype(np.float32)
+
+
 def list_audio_files(root: str | os.PathLike) -> list[Path]:
     """Every audio file under a folder (recursive, sorted), or the file itself."""
     root = Path(root)

@@ -1,6 +1,8 @@
 """The on-disk model format: config + weights + a format tag, so a checkpoint from another version is refused.
 
-Both Lightning training checkpoints (*.ckpt) and exported weights (*.pt, what ships) carry the tag.
+Both Lightning training checkpoints (*.ckpt) and exported weights (*.pt, what ships) carry the tag. Two
+networks use it, both an InpaintUNet: the inpainting network (MODEL_FORMAT) and the holes detector
+(DETECTOR_FORMAT); the tag also keeps one from being loaded as the other.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from .errors import SpeechInpaintError
 from .model import InpaintUNet, ModelConfig
 
 MODEL_FORMAT = "speechinpaint.model/1"
+DETECTOR_FORMAT = "speechinpaint.holes_detector/1"
 
 
 def build_model(state: dict, config: dict, source: str) -> InpaintUNet:
@@ -29,8 +32,8 @@ def build_model(state: dict, config: dict, source: str) -> InpaintUNet:
     return model.eval()
 
 
-def load_checkpoint(path: str | Path) -> tuple[InpaintUNet, dict]:
-    """(model, config) from an exported .pt or a Lightning .ckpt written by `speechinpaint train`."""
+def read_checkpoint(path: str | Path) -> tuple[str | None, dict, dict]:
+    """(format tag, config, network state) from an exported .pt or a Lightning .ckpt written by `speechinpaint train`."""
     path = Path(path)
     if not path.is_file():
         raise SpeechInpaintError(f"{path}: no such checkpoint")
@@ -42,12 +45,17 @@ def load_checkpoint(path: str | Path) -> tuple[InpaintUNet, dict]:
         raise SpeechInpaintError(f"{path}: not a speechinpaint checkpoint")
     if "hyper_parameters" in blob and "state_dict" in blob:  # a Lightning training checkpoint
         hp = blob["hyper_parameters"]
-        fmt, config = hp.get("format"), hp.get("config", {})
         state = {k.removeprefix("model."): v for k, v in blob["state_dict"].items() if k.startswith("model.")}
-    else:
-        fmt, config, state = blob.get("format"), blob.get("config", {}), blob.get("state_dict", {})
-    if fmt != MODEL_FORMAT:
-        raise SpeechInpaintError(f"{path}: checkpoint format {fmt!r} is not {MODEL_FORMAT!r} (made by another version)")
+        return hp.get("format"), hp.get("config", {}), state
+    return blob.get("format"), blob.get("config", {}), blob.get("state_dict", {})
+
+
+def load_checkpoint(path: str | Path, expected: str = MODEL_FORMAT) -> tuple[InpaintUNet, dict]:
+    """(model, config) of the network the format tag `expected` names."""
+    fmt, config, state = read_checkpoint(path)
+    if fmt != expected:
+        raise SpeechInpaintError(f"{path}: checkpoint format {fmt!r} is not {expected!r} (made by another version "
+                                 "or for another network)")
     return build_model(state, config, str(path)), config
 
 
@@ -55,9 +63,12 @@ def export_weights(ckpt_path: str | Path, out_path: str | Path, extra: dict | No
     """Write the shipped form of a training checkpoint: fp16 weights + config, a few MB."""
     from .audio import atomic_write
 
-    model, config = load_checkpoint(ckpt_path)
+    fmt, _, _ = read_checkpoint(ckpt_path)
+    if fmt not in (MODEL_FORMAT, DETECTOR_FORMAT):
+        raise SpeechInpaintError(f"{ckpt_path}: checkpoint format {fmt!r} is not one this version exports")
+    model, config = load_checkpoint(ckpt_path, fmt)
     blob = {
-        "format": MODEL_FORMAT,
+        "format": fmt,
         "config": config,
         "state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()},
         "info": extra or {},
@@ -70,6 +81,6 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description="export a training checkpoint as shippable weights")
     parser.add_argument("checkpoint", help="a .ckpt written by `speechinpaint train`")
-    parser.add_argument("output", help="the .pt to write, e.g. src/speechinpaint/weights/model.pt")
+    parser.add_argument("output", help="the .pt to write, e.g. src/speechinpaint/weights/model.pt or holes_detector.pt")
     args = parser.parse_args()
     export_weights(args.checkpoint, args.output)

@@ -74,6 +74,8 @@ def validation_segments(streams: dict[str, np.ndarray], count: int, seconds: flo
 
 
 class InpaintingModule(L.LightningModule):
+    MONITOR = "val/pesq"  # the held-out quality the "best" checkpoint is chosen on
+
     def __init__(self, config: dict, format: str = MODEL_FORMAT):
         super().__init__()
         self.save_hyperparameters()
@@ -206,24 +208,30 @@ class InpaintingModule(L.LightningModule):
         self.log("val/pesq", float(np.mean(pesq_means)) if pesq_means else 0.0, sync_dist=True)
 
     def configure_optimizers(self):
-        o = self.config["optim"]
-        opt = torch.optim.AdamW(self.model.parameters(), lr=o["lr"], weight_decay=o.get("weight_decay", 0.0))
-        total = self.config["train"]["max_steps"]
-        warmup = o.get("warmup_steps", 200)
-        floor = o.get("final_lr_fraction", 0.05)
-
-        def factor(step):
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        opt, sched = warmup_cosine(self.model.parameters(), self.config)
         if self.discriminator is None:
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         adv = self.config["adversarial"]
         disc_opt = torch.optim.AdamW(self.discriminator.parameters(), lr=adv.get("lr", 4e-4), betas=(0.5, 0.9))
         return [opt, disc_opt], [{"scheduler": sched, "interval": "step"}]
+
+
+def warmup_cosine(parameters, config: dict):
+    """(AdamW, its per-step schedule) from the config's optim section: a linear warm-up, then a cosine
+    down to final_lr_fraction of the rate at max_steps."""
+    o = config["optim"]
+    opt = torch.optim.AdamW(parameters, lr=o["lr"], weight_decay=o.get("weight_decay", 0.0))
+    total = config["train"]["max_steps"]
+    warmup = o.get("warmup_steps", 200)
+    floor = o.get("final_lr_fraction", 0.05)
+
+    def factor(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 class EpochSeeder(Callback):
@@ -268,9 +276,9 @@ def build_data(config: dict):
     return loader(train_set, True), loader(val_set, False), clips
 
 
-def start_from(module: InpaintingModule, path: str) -> None:
+def start_from(module: L.LightningModule, path: str) -> None:
     """Fine-tuning: begin with the weights of an earlier checkpoint (.ckpt or shipped .pt) of the same network."""
-    model, _ = load_checkpoint(path)
+    model, _ = load_checkpoint(path, module.hparams.format)
     # Compared as ModelConfig, so a setting written out in one and left to its default in the other matches.
     if model.config != module.model.config:
         raise SpeechInpaintError(f"{path}: its network ({model.config.to_dict()}) is not this config's "
@@ -293,9 +301,18 @@ def run_train(args) -> int:
         raise SpeechInpaintError(f"{out} already holds a run; pass --resume to continue it or --out for a new one")
     L.seed_everything(config.get("seed", 0), workers=True)
     torch.set_num_threads(int(os.environ.get("SPEECHINPAINT_THREADS", torch.get_num_threads())))
-    train_loader, val_loader, clips = build_data(config)
-    module = InpaintingModule(config)
-    module.val_clips = clips
+    task = config.get("task", "inpaint")
+    if task == "holes_detector":
+        from .detector_training import HoleDetectorModule, build_detector_data
+
+        train_loader, val_loader = build_detector_data(config, crop_config(config["data"]))
+        module = HoleDetectorModule(config)
+    elif task == "inpaint":
+        train_loader, val_loader, clips = build_data(config)
+        module = InpaintingModule(config)
+        module.val_clips = clips
+    else:
+        raise SpeechInpaintError(f"{args.config}: task {task!r} is not 'inpaint' or 'holes_detector'")
     if t.get("init_from") and not args.resume:
         start_from(module, t["init_from"])
     module.model.to(memory_format=torch.channels_last)
@@ -309,7 +326,7 @@ def run_train(args) -> int:
     n_dev = int(devices) if str(devices).isdigit() else 1
     strategy = "ddp" if n_dev > 1 or args.num_nodes > 1 else "auto"
     checkpoints = [
-        ModelCheckpoint(out / "checkpoints", filename="best", monitor="val/pesq", mode="max", save_top_k=1),
+        ModelCheckpoint(out / "checkpoints", filename="best", monitor=module.MONITOR, mode="max", save_top_k=1),
         ModelCheckpoint(out / "checkpoints", save_last=True, save_top_k=0,
                         train_time_interval=timedelta(minutes=t.get("checkpoint_minutes", 5))),
     ]

@@ -1,0 +1,102 @@
+"""Training the holes detector: its crops and its LightningModule (the Trainer set-up is train.py's).
+
+Chosen by `task: holes_detector` in a config (configs/holes_detector.yaml). The crops are the inpainting
+network's (data.CropDataset, holes only), with a share left clean so that marking quiet speech, pauses
+and consonants costs loss, and every crop rounded to 16-bit samples, as the files a user holds are.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from .audio import as_pcm16
+from .checkpoint import DETECTOR_FORMAT
+from .data import CropDataset, read_manifest, speaker_streams
+from .hole_detector import THRESHOLD, detector_features
+from .model import InpaintUNet, ModelConfig
+
+
+class DetectorCrops(Dataset):
+    """Items of a CropDataset as (audio, target): the 16-bit corrupted crop and its missing cells below
+    Nyquist, or, for a `clean_share` of the items, the 16-bit clean crop and no cell."""
+
+    def __init__(self, crops: CropDataset, clean_share: float):
+        self.crops = crops
+        self.clean_share = clean_share
+
+    def set_epoch(self, epoch: int) -> None:
+        self.crops.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.crops[index]
+        # Its own stream of the crop's seed, so the choice is the same in every worker and after a resume.
+        rng = np.random.default_rng([self.crops.seed, self.crops.epoch, index, 1])
+        clean = rng.random() < self.clean_share
+        audio = as_pcm16(item["clean" if clean else "corrupted"].numpy())
+        missing = item["missing"][:-1]
+        return {"audio": torch.from_numpy(audio), "target": torch.zeros_like(missing) if clean else missing}
+
+
+def build_detector_data(config: dict, crop_cfg) -> tuple[DataLoader, DataLoader]:
+    """Train and validation loaders: train-split voices, and the held-out voices' crops for val/iou."""
+    d = config["data"]
+    seed = config.get("seed", 0)
+    share = config.get("detector", {}).get("clean_share", 0.3)
+    train = DetectorCrops(CropDataset(speaker_streams(read_manifest(d["manifest"], "train")), crop_cfg,
+                                      d["crops_per_epoch"], seed), share)
+    valid = DetectorCrops(CropDataset(speaker_streams(read_manifest(d["manifest"], "valid")), crop_cfg,
+                                      d.get("val_crops", 64), seed + 1), share)
+    workers = d.get("workers", 0)
+    loader = lambda ds, shuffle: DataLoader(  # noqa: E731
+        ds, batch_size=d["batch_size"], shuffle=shuffle, num_workers=workers, drop_last=shuffle,
+        persistent_workers=workers > 0,
+    )
+    return loader(train, True), loader(valid, False)
+
+
+class HoleDetectorModule(L.LightningModule):
+    """Binary cross-entropy per cell; validation logs the IoU of the marked and the true cells."""
+
+    MONITOR = "val/iou"
+
+    def __init__(self, config: dict, format: str = DETECTOR_FORMAT):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = config
+        self.model = InpaintUNet(ModelConfig.from_dict(config["model"]))
+        self.counts = torch.zeros(2)
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(detector_features(batch["audio"])).float()
+        return F.binary_cross_entropy_with_logits(logits, batch["target"].float()), logits
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["audio"]))
+        return loss
+
+    def on_validation_epoch_start(self):
+        self.counts = torch.zeros(2, device=self.device)
+
+    def validation_step(self, batch, batch_idx):
+        loss, logits = self.loss(batch)
+        marked, true = logits > np.log(THRESHOLD / (1 - THRESHOLD)), batch["target"]
+        self.counts += torch.stack([(marked & true).sum(), (marked | true).sum()]).float()
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["audio"]))
+
+    def on_validation_epoch_end(self):
+        counts = self.all_gather(self.counts).reshape(-1, 2).sum(0)
+        self.log("val/iou", float(counts[0] / counts[1].clamp_min(1.0)))
+
+    def configure_optimizers(self):
+        from .train import warmup_cosine
+
+        opt, sched = warmup_cosine(self.model.parameters(), self.config)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
