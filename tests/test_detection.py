@@ -103,6 +103,16 @@ def test_band_region_is_one_full_duration_region(clips):
     assert band[0].f0 == pytest.approx(truth.regions[0].f0, abs=150)
 
 
+def test_band_of_a_loud_clip_clipped_on_writing_is_found(clips):
+    """Band-limiting a clip that peaks at full scale pushes its peaks past it; written to 16 bits they
+    clip, and the clipped frames spread distortion over the stop band. The band is still found."""
+    clean = clips["lt_letters_d_a_b"] / np.max(np.abs(clips["lt_letters_d_a_b"]))
+    bad, truth = corrupt(clean, "band", seed=0)
+    assert np.max(np.abs(bad)) > 1.0
+    band = [r for r in detect_mask(pcm16(bad)).regions if r.f1 == 8000.0 and r.t0 == 0.0]
+    assert len(band) == 1 and band[0].f0 == pytest.approx(truth.regions[0].f0, abs=200)
+
+
 def test_clean_clips_almost_unmarked(clips):
     for name, clean in clips.items():
         assert rasterise(detect_mask(clean), MODEL_GRID).mean() <= 0.02, name

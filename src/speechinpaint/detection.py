@@ -98,8 +98,11 @@ def _db(spec: torch.Tensor) -> np.ndarray:
 def detect_band(audio: np.ndarray, ignore: np.ndarray | None = None) -> float | None:
     """Lower edge in Hz of a missing upper band, or None when the file keeps its full band.
 
-    The long-term spectrum is the mean power over the frames that hold signal (lost packets excluded),
-    so pauses do not dilute it.
+    The long-term spectrum is taken over the frames that hold signal (lost packets excluded), so pauses
+    do not dilute it, in two ways, and the band counts as missing when either shows it: the mean power
+    per bin, which a quiet voice needs (most of its frames are at the noise floor, so their median is
+    too), and the median power per bin, which a loud one needs (where band-limiting pushed peaks past
+    full scale, the few clipped frames spread distortion over the stop band and lift its mean).
     """
     spec = BAND_GRID.stft(torch.from_numpy(audio)).abs().numpy() ** 2
     frames = np.arange(spec.shape[1]) * BAND_GRID.hop
@@ -108,7 +111,15 @@ def detect_band(audio: np.ndarray, ignore: np.ndarray | None = None) -> float | 
         keep &= ~ignore[np.clip(frames, 0, len(audio) - 1)]
     if keep.sum() < 4:
         return None
-    level = 10 * np.log10(spec[:, keep].mean(1) + 1e-20)
+    for power in (spec[:, keep].mean(1), np.median(spec[:, keep], axis=1)):
+        edge = _band_edge(10 * np.log10(power + 1e-20))
+        if edge is not None:
+            return edge
+    return None
+
+
+def _band_edge(level: np.ndarray) -> float | None:
+    """The lower edge in Hz of the stop band of a long-term spectrum in dB per bin, or None."""
     freqs = BAND_GRID.bin_freqs()
     nyq = SAMPLE_RATE / 2
     # Candidate cutoffs from the top down: the stop band [k, end] must be flat and far below the
