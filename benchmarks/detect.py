@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from speechinpaint.audio import SAMPLE_RATE, list_audio_files, load_audio
+from speechinpaint.audio import SAMPLE_RATE, as_pcm16, list_audio_files, load_audio
 from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.detection import detect_mask
+from speechinpaint.hole_detector import HoleDetector
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.masks import Mask, cells_to_regions, rasterise
 from speechinpaint.metrics import pesq_wb, stoi
@@ -60,11 +61,6 @@ def segments_from(files_by_speaker: dict[str, list[Path]], limit: int) -> list[t
     return out
 
 
-def as_pcm16(audio: np.ndarray) -> np.ndarray:
-    """What a file written by `corrupt` holds: 16-bit samples (the detectors see quantisation noise)."""
-    return (np.round(np.clip(audio, -1.0, 1.0) * 32767.0) / 32767.0).astype(np.float32)
-
-
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.count_nonzero(a | b)
     return 1.0 if union == 0 else np.count_nonzero(a & b) / union
@@ -78,6 +74,7 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=20, help="number of 6 s segments")
     p.add_argument("--methods", default="interp,model", help="restoration methods to compare")
     p.add_argument("--checkpoint", help="the model to restore with (default: the shipped model)")
+    p.add_argument("--detector", help="the holes detector (.ckpt or .pt) to detect with (default: the shipped one)")
     args = p.parse_args()
 
     by_speaker: dict[str, list[Path]] = defaultdict(list)
@@ -107,14 +104,15 @@ def main() -> int:
             print(f"note: method 'model' skipped, the model could not be loaded: {exc}", file=sys.stderr)
             methods.remove("model")
 
+    detector = HoleDetector.from_checkpoint(args.detector)
     rows = defaultdict(list)
     for i, (name, clean) in enumerate(segments):
-        marked = rasterise(detect_mask(as_pcm16(clean)), MODEL_GRID).mean()
+        marked = rasterise(detect_mask(as_pcm16(clean), detector), MODEL_GRID).mean()
         rows["clean", "area"].append(marked)
         for kind in KINDS:
             bad, true_mask = corrupt(clean, kind, file_seed(0, name))
             bad = as_pcm16(bad)
-            found = detect_mask(bad)
+            found = detect_mask(bad, detector)
             truth, det = rasterise(true_mask, MODEL_GRID), rasterise(found, MODEL_GRID)
             rows[kind, "iou"].append(iou(truth, det))
             rows[kind, "area"].append(det.mean())

@@ -8,21 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechinpaint.audio import load_audio, save_audio
+from speechinpaint.audio import as_pcm16, load_audio, save_audio
 from speechinpaint.cli import main
 from speechinpaint.corruptions import corrupt
-from speechinpaint.detection import detect_mask, quantisation_step
+from speechinpaint.detection import detect_mask
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.masks import Mask, load_mask, rasterise
 from speechinpaint.spectral import MODEL_GRID, SEED_GRID
 
 DATA = Path(__file__).parent / "data"
 CLIPS = sorted(DATA.glob("*.wav"))
-
-
-def pcm16(audio: np.ndarray) -> np.ndarray:
-    """As a file written by `corrupt` holds it."""
-    return (np.round(np.clip(audio, -1, 1) * 32767) / 32767).astype(np.float32)
 
 
 def iou(truth, found, grid=MODEL_GRID) -> float:
@@ -49,55 +44,50 @@ def test_gaps_and_band_found_on_real_speech(clips, kind):
     for i, (name, clean) in enumerate(clips.items()):
         bad, truth = corrupt(clean, kind, seed=11 + i)
         truth = findable(truth, clean)
-        found = detect_mask(pcm16(bad))
+        found = detect_mask(as_pcm16(bad))
         assert iou(truth, found) >= 0.8, (name, kind)
         assert iou(truth, found, SEED_GRID) >= 0.8, (name, kind)
 
 
 def test_holes_found_on_real_speech(clips):
-    """The mean IoU over the clips as 16-bit files reaches the bar; in float audio (no rounding noise to
-    recognise, only a level) the detector does less well, and this guards the level it reaches."""
+    """The mean IoU over the clips reaches the bar, as 16-bit files and as float audio alike: the
+    detector rounds what it is given to 16-bit samples, so a float file's holes hold the same rounding
+    noise as a 16-bit file's."""
     pcm_scores, float_scores = [], []
     for i, (name, clean) in enumerate(clips.items()):
         bad, truth = corrupt(clean, "holes", seed=11 + i)
-        pcm_scores.append(iou(truth, detect_mask(pcm16(bad))))
+        pcm_scores.append(iou(truth, detect_mask(as_pcm16(bad))))
         float_scores.append(iou(truth, detect_mask(bad.astype(np.float32))))
     assert np.mean(pcm_scores) >= 0.8, pcm_scores
-    assert np.mean(float_scores) >= 0.65, float_scores
+    assert np.mean(float_scores) >= 0.8, float_scores
 
 
-def test_a_hole_in_loud_speech_is_found_through_its_walls_leakage(clips):
+def test_a_hole_in_loud_speech_is_found_with_its_edges(clips):
     """Seed 11 punches a 0.1-3.5 kHz hole 220 ms long into the loudest vowels of da_7spoke: the speech
-    around it leaks enough into the hole to lift its mean power above the rounding noise, but its median
-    bin stays there and speech walls it in, so it is found."""
+    around it leaks into the hole's edge cells, and the hole is still found whole."""
     clean = clips["da_7spoke"]
     bad, truth = corrupt(clean, "holes", seed=11)
     (hole,) = [r for r in truth.regions if 1.9 < r.t0 < 2.1 and r.f1 - r.f0 > 3000]
-    found = rasterise(detect_mask(pcm16(bad)), MODEL_GRID)
+    found = rasterise(detect_mask(as_pcm16(bad)), MODEL_GRID)
     inside = rasterise(Mask(truth.sample_rate, truth.num_samples, [hole]), MODEL_GRID)
     assert np.count_nonzero(found & inside) / np.count_nonzero(inside) >= 0.85
 
 
-def test_quantisation_step_of_pcm_and_float_audio(clips):
-    assert quantisation_step(clips["da_mars"]) == pytest.approx(1 / 32768)  # read from a 16-bit file
-    assert quantisation_step(pcm16(clips["da_mars"])) == pytest.approx(1 / 32767)
-    assert quantisation_step(clips["da_mars"] * np.float32(0.999)) is None
-
-
-def test_rounding_noise_alone_is_a_hole_but_a_quiet_recording_is_not(clips):
-    """A zeroed patch in a 16-bit file holds only rounding noise and is found; the same clip with its own
-    faint noise (10 dB above the rounding noise) in that patch is natural quiet and is left alone."""
+def test_a_quiet_noise_floor_is_not_a_hole_but_holes_punched_into_it_are(clips):
+    """A recording with its own faint background noise (10 dB above 16-bit rounding noise) marks
+    nothing; holes punched into that recording hold only rounding noise and are found."""
     clean = clips["da_mercury"]
-    bad, truth = corrupt(clean, "holes", seed=3)
-    noisy = bad + np.random.default_rng(0).standard_normal(len(bad)).astype(np.float32) * 10 ** (10 / 20) / 32767 / np.sqrt(12)
-    assert iou(truth, detect_mask(pcm16(bad))) >= 0.7
-    assert iou(truth, detect_mask(pcm16(noisy))) <= 0.1
+    noise = np.random.default_rng(0).standard_normal(len(clean)).astype(np.float32) * 10 ** (10 / 20) / 32767 / np.sqrt(12)
+    noisy = clean + noise
+    assert rasterise(detect_mask(as_pcm16(noisy)), MODEL_GRID).mean() <= 0.02
+    bad, truth = corrupt(noisy, "holes", seed=3)
+    assert iou(truth, detect_mask(as_pcm16(bad))) >= 0.7
 
 
 def test_band_region_is_one_full_duration_region(clips):
     clean = clips["da_mars"]
     bad, truth = corrupt(clean, "band", seed=0)
-    found = detect_mask(pcm16(bad))
+    found = detect_mask(as_pcm16(bad))
     band = [r for r in found.regions if r.t0 == 0.0 and r.t1 == pytest.approx(found.duration) and r.f1 == 8000.0]
     assert len(band) == 1
     assert band[0].f0 == pytest.approx(truth.regions[0].f0, abs=150)
@@ -109,7 +99,7 @@ def test_band_of_a_loud_clip_clipped_on_writing_is_found(clips):
     clean = clips["lt_letters_d_a_b"] / np.max(np.abs(clips["lt_letters_d_a_b"]))
     bad, truth = corrupt(clean, "band", seed=0)
     assert np.max(np.abs(bad)) > 1.0
-    band = [r for r in detect_mask(pcm16(bad)).regions if r.f1 == 8000.0 and r.t0 == 0.0]
+    band = [r for r in detect_mask(as_pcm16(bad)).regions if r.f1 == 8000.0 and r.t0 == 0.0]
     assert len(band) == 1 and band[0].f0 == pytest.approx(truth.regions[0].f0, abs=200)
 
 

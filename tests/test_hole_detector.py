@@ -10,12 +10,13 @@ import pytest
 import torch
 import yaml
 
+from speechinpaint import hole_detector
 from speechinpaint.checkpoint import DETECTOR_FORMAT, export_weights, load_checkpoint
 from speechinpaint.cli import main
 from speechinpaint.data import CropConfig, CropDataset, read_manifest, speaker_streams
 from speechinpaint.detector_training import DetectorCrops, HoleDetectorModule
 from speechinpaint.errors import SpeechInpaintError
-from speechinpaint.hole_detector import HoleDetector
+from speechinpaint.hole_detector import HoleDetector, silent_frames
 from speechinpaint.inpainter import SHIPPED_WEIGHTS, Inpainter
 from speechinpaint.spectral import MODEL_GRID
 
@@ -35,9 +36,10 @@ def tiny_detector_config(tmp_path: Path, corpus: Path, max_steps: int, lr: float
     return path
 
 
-def detector_crops(corpus: Path, length: int, seed: int = 5) -> DetectorCrops:
+def detector_crops(corpus: Path, length: int, seed: int = 5, **crop) -> DetectorCrops:
     streams = speaker_streams(read_manifest(corpus / "manifest.csv", "train"))
-    return DetectorCrops(CropDataset(streams, CropConfig(crop_seconds=0.5, mixture={"holes": 1.0}), length, seed), 0.3)
+    cfg = CropConfig(**{"crop_seconds": 0.5, "mixture": {"holes": 1.0}, **crop})
+    return DetectorCrops(CropDataset(streams, cfg, length, seed), 0.3)
 
 
 def test_crops_are_16_bit_a_share_is_clean_and_each_is_reproducible(corpus):
@@ -56,6 +58,30 @@ def test_crops_are_16_bit_a_share_is_clean_and_each_is_reproducible(corpus):
     assert not torch.equal(items[i]["audio"], torch.from_numpy(np.zeros(8000, np.float32)))
     again = detector_crops(corpus, 40)
     assert all(torch.equal(again[k]["audio"], items[k]["audio"]) for k in (i, j))
+
+
+def test_only_holes_are_targets_and_digital_silence_never_is(corpus):
+    """Lost packets and a missing band are other detectors' damage: no target. A stretch of exact zeros
+    is silence, not damage: no target in the frames it fills, holes or not."""
+    for item in (detector_crops(corpus, 12, mixture={"gaps": 0.5, "band": 0.5})[i] for i in range(12)):
+        assert not item["target"].any()
+    crops = detector_crops(corpus, 12, silence_share=1.0, silence_seconds=(0.2, 0.3))
+    held = 0
+    for i in range(12):
+        item, inner = crops[i], crops.crops[i]
+        silent = silent_frames(item["audio"].numpy())
+        assert silent.any() and not item["target"][:, silent].any()
+        held += int(item["target"].any() and torch.equal(item["target"][:, ~silent], inner["missing"][:-1, ~silent]))
+    assert held >= 4  # the damaged crops keep their holes outside the silence
+
+
+def test_silent_frames_are_those_whose_whole_window_is_zero():
+    audio = np.full(16000, 0.1, np.float32)
+    audio[4000:8000] = 0.0
+    silent = silent_frames(audio)
+    centres = np.arange(len(silent)) * MODEL_GRID.hop
+    np.testing.assert_array_equal(silent, (centres - 256 >= 4000) & (centres + 256 <= 8000))
+    assert silent_frames(np.zeros(2000, np.float32)).all()
 
 
 def test_training_lowers_the_loss_and_resumes(tmp_path, corpus, capsys):
@@ -104,3 +130,15 @@ def test_an_unknown_task_is_a_clear_error(tmp_path, corpus, capsys):
     config.write_text(yaml.safe_dump(settings))
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 1
     assert "task 'denoise'" in capsys.readouterr().err
+
+
+def test_long_files_run_in_chunks_give_the_same_cells(speech_of_length, monkeypatch):
+    """A file longer than a chunk is run in windows with context on both sides: the probabilities match
+    a run over the whole file."""
+    audio = speech_of_length(6 * 16000)
+    detector = HoleDetector.from_checkpoint(None)
+    whole = detector.probabilities(audio)
+    monkeypatch.setattr(hole_detector, "CHUNK_FRAMES", 200)
+    chunked = detector.probabilities(audio)
+    assert whole.shape == chunked.shape == (MODEL_GRID.num_bins - 1, MODEL_GRID.num_frames(len(audio)))
+    np.testing.assert_allclose(chunked, whole, atol=1e-3)

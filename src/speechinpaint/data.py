@@ -43,6 +43,10 @@ class CropConfig:
     speed: tuple[float, float] = (1.0, 1.0)
     shelf_db: tuple[float, float] = (0.0, 0.0)
     shelf_corner_hz: tuple[float, float] = (1500.0, 4000.0)
+    # Digital silence (a gated pause, clips joined with zeros): this share of the crops gets a stretch
+    # of exact zeros, anywhere in the crop, so the holes detector learns it is no damage. 0 draws nothing.
+    silence_share: float = 0.0
+    silence_seconds: tuple[float, float] = (0.15, 0.8)
 
 
 def read_manifest(path: str | Path, split: str | None = None) -> list[dict]:
@@ -145,6 +149,10 @@ class CropDataset(Dataset):
         peak = float(np.max(np.abs(clean))) or 1.0
         gain = 10 ** (rng.uniform(*self.cfg.gain_db) / 20) * 0.9 / peak
         clean = (clean * min(gain, 0.99 / peak)).astype(np.float32)
+        if self.cfg.silence_share > 0 and rng.random() < self.cfg.silence_share:
+            length = min(int(rng.uniform(*self.cfg.silence_seconds) * SAMPLE_RATE), len(clean))
+            start = int(rng.integers(0, len(clean) - length + 1))
+            clean[start:start + length] = 0.0
         corrupted, mask, kind = draw_corruption(clean, rng, self.cfg)
         missing = missing_bins(mask, MODEL_GRID)
         return {

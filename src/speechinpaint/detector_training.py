@@ -1,8 +1,11 @@
 """Training the holes detector: its crops and its LightningModule (the Trainer set-up is train.py's).
 
 Chosen by `task: holes_detector` in a config (configs/holes_detector.yaml). The crops are the inpainting
-network's (data.CropDataset, holes only), with a share left clean so that marking quiet speech, pauses
-and consonants costs loss, and every crop rounded to 16-bit samples, as the files a user holds are.
+network's (data.CropDataset), every one rounded to 16-bit samples, as the files a user holds are. Only
+holes are targets. A share of crops is left clean, so marking quiet speech, pauses and consonants costs
+loss; crops with lost packets or a missing band have no target either, since other detectors find
+those and the holes detector must not mark around them; and some crops hold digital silence, which
+is no damage (no target in its frames, as detection never marks them).
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from torch.utils.data import DataLoader, Dataset
 from .audio import as_pcm16
 from .checkpoint import DETECTOR_FORMAT
 from .data import CropDataset, read_manifest, speaker_streams
-from .hole_detector import THRESHOLD, detector_features
+from .hole_detector import THRESHOLD, detector_features, silent_frames
 from .model import InpaintUNet, ModelConfig
 
 
 class DetectorCrops(Dataset):
-    """Items of a CropDataset as (audio, target): the 16-bit corrupted crop and its missing cells below
-    Nyquist, or, for a `clean_share` of the items, the 16-bit clean crop and no cell."""
+    """Items of a CropDataset as (audio, target): the 16-bit corrupted crop and, for holes, its missing
+    cells below Nyquist outside digital silence; for a `clean_share` of the items, the 16-bit clean
+    crop and no cell."""
 
     def __init__(self, crops: CropDataset, clean_share: float):
         self.crops = crops
@@ -40,8 +44,9 @@ class DetectorCrops(Dataset):
         rng = np.random.default_rng([self.crops.seed, self.crops.epoch, index, 1])
         clean = rng.random() < self.clean_share
         audio = as_pcm16(item["clean" if clean else "corrupted"].numpy())
-        missing = item["missing"][:-1]
-        return {"audio": torch.from_numpy(audio), "target": torch.zeros_like(missing) if clean else missing}
+        target = item["missing"][:-1].clone() if item["kind"] == "holes" and not clean else torch.zeros_like(item["missing"][:-1])
+        target[:, torch.from_numpy(silent_frames(audio))] = False
+        return {"audio": torch.from_numpy(audio), "target": target}
 
 
 def build_detector_data(config: dict, crop_cfg) -> tuple[DataLoader, DataLoader]:

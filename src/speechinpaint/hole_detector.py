@@ -27,7 +27,7 @@ from .spectral import MODEL_GRID, log_magnitude
 SHIPPED_DETECTOR = Path(__file__).parent / "weights" / "holes_detector.pt"
 # The probability above which a cell is marked: chosen on crops of the train split
 # (benchmarks/detector_threshold.py), not on the held-out voices the benchmarks report.
-THRESHOLD = 0.5
+THRESHOLD = 0.6
 # Long files are run in windows of this many frames (about 33 s), each with CONTEXT_FRAMES of context on
 # both sides that is run but not kept, so memory stays flat and every kept cell sees its surroundings.
 CHUNK_FRAMES = 4096
@@ -38,6 +38,17 @@ def detector_features(audio: torch.Tensor) -> torch.Tensor:
     """[B, samples] -> [B, 3, F - 1, T]: the inpainting network's input with nothing marked missing."""
     log_mag = log_magnitude(MODEL_GRID.stft(audio))
     return make_features(log_mag, torch.zeros_like(log_mag, dtype=torch.bool))[0][:, :, :-1]
+
+
+def silent_frames(audio: np.ndarray) -> np.ndarray:
+    """Boolean [T] on the model grid: frames whose whole window holds exact zeros. Digital silence is
+    intended (a gated pause, a file's lead-in) or already a lost packet's; it holds nothing to restore,
+    so no hole is marked there."""
+    half = MODEL_GRID.n_fft // 2
+    nonzero = np.concatenate([[0], np.cumsum(audio != 0)])
+    centres = np.arange(MODEL_GRID.num_frames(len(audio))) * MODEL_GRID.hop
+    lo, hi = np.clip(centres - half, 0, len(audio)), np.clip(centres + half, 0, len(audio))
+    return nonzero[hi] == nonzero[lo]
 
 
 class HoleDetector:
@@ -70,4 +81,5 @@ class HoleDetector:
     def cells(self, audio: np.ndarray) -> np.ndarray:
         """Boolean [F, T] on the model grid, True in hole cells; the Nyquist row copies the row below."""
         marked = self.probabilities(audio) > self.threshold
+        marked[:, silent_frames(as_pcm16(audio))] = False
         return np.concatenate([marked, marked[-1:]], axis=0)

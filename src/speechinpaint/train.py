@@ -55,7 +55,7 @@ def load_config(path: str | Path) -> dict:
 
 def crop_config(data_cfg: dict) -> CropConfig:
     keys = ("crop_seconds", "mixture", "coverage", "loss_rate", "cutoff_hz", "gain_db", "speed", "shelf_db",
-            "shelf_corner_hz")
+            "shelf_corner_hz", "silence_share", "silence_seconds")
     return CropConfig(**{k: (tuple(data_cfg[k]) if isinstance(data_cfg[k], list) else data_cfg[k])
                          for k in keys if k in data_cfg})
 
