@@ -3,11 +3,12 @@ held-out voices that benchmarks/detect.py reports on).
 
     python benchmarks/detector_threshold.py --checkpoint runs/holes_detector/checkpoints/last.ckpt
 
-Draws 4 s crops of the train split as training does (holes only, coverage 0.2-0.4, random gain, other
-seeds than training's), runs the detector once per crop, and for each threshold and smallest kept patch
-prints the mean IoU on corrupted crops and the mean share of a clean crop that is marked. The values
-shipped in hole_detector.THRESHOLD and detection.HOLE_MIN_CELLS are the row with the highest IoU among
-those marking at most 1 % of clean crops (half the issue's bar, a margin for voices not trained on).
+Draws 4 s crops of the train split as training does, all with holes (coverage 0.2-0.4, random gain,
+another seed than training's), runs the detector on each crop and on the same crop clean, and for each
+threshold and smallest kept patch prints the mean IoU on corrupted crops and the mean share of a clean
+crop that is marked. The values shipped in hole_detector.THRESHOLD and detection.HOLE_MIN_CELLS are the
+row with the highest IoU among those marking at most 1 % of clean crops (half the issue's bar, a margin
+for voices not trained on).
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--mask", help="mask file (default: beside the corrupted file)")
     pl.set_defaults(func=cmd_plot)
 
-    t = sub.add_parser("train", help="train the inpainting network (PyTorch Lightning)")
+    t = sub.add_parser("train", help="train the inpainting network or the holes detector (PyTorch Lightning)")
     t.add_argument("--config", required=True, help="configs/NAME.yaml")
     t.add_argument("--data", help="corpus folder with manifest.csv (overrides the config)")
     t.add_argument("--out", help="run folder (default: runs/CONFIG_NAME)")

@@ -14,8 +14,8 @@ does not do:
 - zeroed time-frequency rectangles (`holes`): a learned detector (hole_detector.py, a small U-Net
   trained on the starter corpus's train split) marks the cells of each hole, its edges included, which
   the speech beside a hole refills by leakage. It runs on the file rounded to 16-bit samples, so a hole
-  holds rounding noise in every format. Marked patches smaller than a hole's smallest part worth
-  restoring are dropped as speckle.
+  holds rounding noise in every format. Frames of digital silence are never marked (intended silence,
+  as for the gaps), and marked patches much smaller than the smallest hole are dropped as speckle.
 
 Regions are written in seconds and Hz on the cells of the grid they were found on, as the corruptions
 write theirs, so the mask rasterises onto any grid.

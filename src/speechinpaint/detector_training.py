@@ -21,6 +21,7 @@ from .checkpoint import DETECTOR_FORMAT
 from .data import CropDataset, read_manifest, speaker_streams
 from .hole_detector import THRESHOLD, detector_features, silent_frames
 from .model import InpaintUNet, ModelConfig
+from .train import warmup_cosine
 
 
 class DetectorCrops(Dataset):
@@ -44,7 +45,9 @@ class DetectorCrops(Dataset):
         rng = np.random.default_rng([self.crops.seed, self.crops.epoch, index, 1])
         clean = rng.random() < self.clean_share
         audio = as_pcm16(item["clean" if clean else "corrupted"].numpy())
-        target = item["missing"][:-1].clone() if item["kind"] == "holes" and not clean else torch.zeros_like(item["missing"][:-1])
+        target = item["missing"][:-1].clone()
+        if clean or item["kind"] != "holes":
+            target[:] = False
         target[:, torch.from_numpy(silent_frames(audio))] = False
         return {"audio": torch.from_numpy(audio), "target": target}
 
@@ -101,7 +104,5 @@ class HoleDetectorModule(L.LightningModule):
         self.log("val/iou", float(counts[0] / counts[1].clamp_min(1.0)))
 
     def configure_optimizers(self):
-        from .train import warmup_cosine
-
         opt, sched = warmup_cosine(self.model.parameters(), self.config)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
