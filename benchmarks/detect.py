@@ -2,7 +2,7 @@
 the restoration quality with the detected mask next to the true one.
 
     python benchmarks/detect.py --manifest data/starter/manifest.csv --split valid --limit 20
-    python benchmarks/detect.py FOLDER_OF_CLEAN_SPEECH --limit 20
+    python benchmarks/detect.py FOLDER_OF_CLEAN_SPEECH --limit 20 [--min-rate 16000]
 
 Clean speech is cut into 6 s segments (clips of one speaker joined in order, as the evaluation does),
 corrupted with each kind at its default strength, written through 16-bit PCM as `corrupt` writes files,
@@ -22,12 +22,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from speechinpaint.audio import SAMPLE_RATE, as_pcm16, list_audio_files, load_audio
 from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.detection import detect_mask
-from speechinpaint.hole_detector import HoleDetector
 from speechinpaint.errors import SpeechInpaintError
+from speechinpaint.hole_detector import HoleDetector
 from speechinpaint.masks import Mask, cells_to_regions, rasterise
 from speechinpaint.metrics import pesq_wb, stoi
 from speechinpaint.restoration import restore
@@ -72,6 +73,8 @@ def main() -> int:
     p.add_argument("--manifest", help="corpus manifest.csv (path,speaker,language,duration,split)")
     p.add_argument("--split", default="valid")
     p.add_argument("--limit", type=int, default=20, help="number of 6 s segments")
+    p.add_argument("--min-rate", type=int, default=0,
+                   help="folder: skip files recorded below this sample rate (band-limited already)")
     p.add_argument("--methods", default="interp,model", help="restoration methods to compare")
     p.add_argument("--checkpoint", help="the model to restore with (default: the shipped model)")
     p.add_argument("--detector", help="the holes detector (.ckpt or .pt) to detect with (default: the shipped one)")
@@ -86,7 +89,12 @@ def main() -> int:
                     by_speaker[row["speaker"]].append(root / row["path"])
     elif args.folder:
         for f in list_audio_files(args.folder):
-            by_speaker[f.parent.name].append(f)
+            try:
+                native_rate = sf.info(f).samplerate
+            except RuntimeError:  # unreadable: segments_from skips it
+                native_rate = args.min_rate
+            if native_rate >= args.min_rate:
+                by_speaker[f.parent.name].append(f)
     else:
         p.error("give a folder of clean speech or --manifest")
     segments = segments_from(by_speaker, args.limit)
