@@ -52,31 +52,35 @@ def speech(manifest: str, seconds: float) -> np.ndarray:
     return np.tile(joined, int(np.ceil(seconds * 16000 / len(joined))))[: int(seconds * 16000)]
 
 
-def rtf(inpainter, clean: np.ndarray, repeats: int = 2) -> float:
-    corrupted, mask = corrupt(clean, "holes", seed=0)
-    inpainter.restore(corrupted[: 16000 * 2], corrupt(clean[: 16000 * 2], "holes", seed=0)[1])  # warm-up
+def fastest_seconds(run, repeats: int = 2) -> float:
+    """The best wall time of `repeats` calls of run()."""
     best = np.inf
     for _ in range(repeats):
         start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def rtf(inpainter, clean: np.ndarray) -> float:
+    corrupted, mask = corrupt(clean, "holes", seed=0)
+    inpainter.restore(corrupted[: 16000 * 2], corrupt(clean[: 16000 * 2], "holes", seed=0)[1])  # warm-up
+
+    def run():
         inpainter.restore(corrupted, mask)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best / (len(clean) / 16000)
+
+    return fastest_seconds(run) / (len(clean) / 16000)
 
 
-def detection_rtf(clean: np.ndarray, repeats: int = 2) -> float:
+def detection_rtf(clean: np.ndarray) -> float:
     from speechinpaint.audio import as_pcm16
     from speechinpaint.detection import detect_mask
 
     corrupted = as_pcm16(corrupt(clean, "holes", seed=0)[0])
     detect_mask(corrupted[: 16000 * 2])  # warm-up, and the detector's weights loaded
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        detect_mask(corrupted)
-        best = min(best, time.perf_counter() - start)
-    return best / (len(clean) / 16000)
+    return fastest_seconds(lambda: detect_mask(corrupted)) / (len(clean) / 16000)
 
 
 def training_throughput(manifest: str, device: str, steps: int = 6) -> float:

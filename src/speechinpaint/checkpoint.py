@@ -63,10 +63,10 @@ def export_weights(ckpt_path: str | Path, out_path: str | Path, extra: dict | No
     """Write the shipped form of a training checkpoint: fp16 weights + config, a few MB."""
     from .audio import atomic_write
 
-    fmt, _, _ = read_checkpoint(ckpt_path)
+    fmt, config, state = read_checkpoint(ckpt_path)
     if fmt not in (MODEL_FORMAT, DETECTOR_FORMAT):
         raise SpeechInpaintError(f"{ckpt_path}: checkpoint format {fmt!r} is not one this version exports")
-    model, config = load_checkpoint(ckpt_path, fmt)
+    model = build_model(state, config, str(ckpt_path))
     blob = {
         "format": fmt,
         "config": config,

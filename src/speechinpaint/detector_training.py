@@ -21,7 +21,7 @@ from .checkpoint import DETECTOR_FORMAT
 from .data import CropDataset, read_manifest, speaker_streams
 from .hole_detector import THRESHOLD, detector_features, silent_frames
 from .model import InpaintUNet, ModelConfig
-from .train import warmup_cosine
+from .train import crop_config, data_loaders, warmup_cosine
 
 
 class DetectorCrops(Dataset):
@@ -52,21 +52,17 @@ class DetectorCrops(Dataset):
         return {"audio": torch.from_numpy(audio), "target": target}
 
 
-def build_detector_data(config: dict, crop_cfg) -> tuple[DataLoader, DataLoader]:
+def build_detector_data(config: dict) -> tuple[DataLoader, DataLoader]:
     """Train and validation loaders: train-split voices, and the held-out voices' crops for val/iou."""
     d = config["data"]
     seed = config.get("seed", 0)
     share = config.get("detector", {}).get("clean_share", 0.3)
-    train = DetectorCrops(CropDataset(speaker_streams(read_manifest(d["manifest"], "train")), crop_cfg,
+    crops = crop_config(d)
+    train = DetectorCrops(CropDataset(speaker_streams(read_manifest(d["manifest"], "train")), crops,
                                       d["crops_per_epoch"], seed), share)
-    valid = DetectorCrops(CropDataset(speaker_streams(read_manifest(d["manifest"], "valid")), crop_cfg,
+    valid = DetectorCrops(CropDataset(speaker_streams(read_manifest(d["manifest"], "valid")), crops,
                                       d.get("val_crops", 64), seed + 1), share)
-    workers = d.get("workers", 0)
-    loader = lambda ds, shuffle: DataLoader(  # noqa: E731
-        ds, batch_size=d["batch_size"], shuffle=shuffle, num_workers=workers, drop_last=shuffle,
-        persistent_workers=workers > 0,
-    )
-    return loader(train, True), loader(valid, False)
+    return data_loaders(train, valid, d)
 
 
 class HoleDetectorModule(L.LightningModule):

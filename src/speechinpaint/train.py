@@ -268,12 +268,17 @@ def build_data(config: dict):
         for kind in VAL_KINDS:
             corrupted, mask = corrupt(clean, kind, seed=1000 + i)
             clips.append((kind, clean, corrupted, mask))
-    workers = d.get("workers", 0)
+    return (*data_loaders(train_set, val_set, d), clips)
+
+
+def data_loaders(train_set, val_set, data_cfg: dict) -> tuple[DataLoader, DataLoader]:
+    """The training loader (shuffled, whole batches) and the validation loader, as the data section sets."""
+    workers = data_cfg.get("workers", 0)
     loader = lambda ds, shuffle: DataLoader(  # noqa: E731
-        ds, batch_size=d["batch_size"], shuffle=shuffle, num_workers=workers, drop_last=shuffle,
+        ds, batch_size=data_cfg["batch_size"], shuffle=shuffle, num_workers=workers, drop_last=shuffle,
         persistent_workers=workers > 0,
     )
-    return loader(train_set, True), loader(val_set, False), clips
+    return loader(train_set, True), loader(val_set, False)
 
 
 def start_from(module: L.LightningModule, path: str) -> None:
@@ -305,7 +310,7 @@ def run_train(args) -> int:
     if task == "holes_detector":
         from .detector_training import HoleDetectorModule, build_detector_data
 
-        train_loader, val_loader = build_detector_data(config, crop_config(config["data"]))
+        train_loader, val_loader = build_detector_data(config)
         module = HoleDetectorModule(config)
     elif task == "inpaint":
         train_loader, val_loader, clips = build_data(config)
