@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speechinpaint.audio import SAMPLE_RATE, list_audio_files, load_audio
+from speechinpaint.audio import SAMPLE_RATE, load_audio
+from speechinpaint.files import list_audio_files
 from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.evaluate import format_table, score_many, summarise
-from speechinpaint.phase import DEFAULT_ITERS
-from speechinpaint.restoration import restore
+from speechinpaint.dsp.phase import DEFAULT_ITERS
+from speechinpaint.restorers import restore
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO / "tests" / "data"

@@ -24,15 +24,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speechinpaint.audio import SAMPLE_RATE, as_pcm16, list_audio_files, load_audio
+from speechinpaint.audio import SAMPLE_RATE, as_pcm16, load_audio
+from speechinpaint.files import list_audio_files
 from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.detection import detect_mask
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.hole_detector import HoleDetector
 from speechinpaint.masks import Mask, cells_to_regions, rasterise
 from speechinpaint.metrics import pesq_wb, stoi
-from speechinpaint.restoration import restore
-from speechinpaint.spectral import MODEL_GRID
+from speechinpaint.restorers import restore
+from speechinpaint.dsp.spectral import MODEL_GRID
 
 SEGMENT = 6 * SAMPLE_RATE
 KINDS = ("holes", "gaps", "band")

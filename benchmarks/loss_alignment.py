@@ -15,13 +15,13 @@ import argparse
 import numpy as np
 import torch
 
-from speechinpaint.baselines.interpolation import interpolate_log_magnitude
+from speechinpaint.dsp.interpolation import interpolate_log_magnitude
 from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.data import evaluation_segments
 from speechinpaint.inpainter import Inpainter
 from speechinpaint.metrics import score
-from speechinpaint.restoration import missing_bins, restore_from_magnitude
-from speechinpaint.spectral import MODEL_GRID, log_magnitude
+from speechinpaint.restorers import missing_bins, restore_from_magnitude
+from speechinpaint.dsp.spectral import MODEL_GRID, log_magnitude
 
 GAINS_DB = (0.0, -4.3, -8.7, -17.4)  # 0, 0.5, 1, 2 in natural-log magnitude
 

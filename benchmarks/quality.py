@@ -19,7 +19,7 @@ from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.data import evaluation_segments
 from speechinpaint.evaluate import format_table, score_many, summarise
 from speechinpaint.inpainter import Inpainter
-from speechinpaint.restoration import restore
+from speechinpaint.restorers import restore
 
 CONDITIONS = (
     ("holes", "holes 30 %", {"coverage": 0.30}),

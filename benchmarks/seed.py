@@ -35,7 +35,7 @@ from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.data import evaluation_segments
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.evaluate import format_table, score_many, summarise
-from speechinpaint.restoration import restore
+from speechinpaint.restorers import restore
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_STOI, SEED_PESQ, SEED_LSD = "STOI (a)", "PESQ (a)", "LSD (a)"

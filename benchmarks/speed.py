@@ -84,7 +84,7 @@ def detection_rtf(clean: np.ndarray) -> float:
 
 
 def training_throughput(manifest: str, device: str, steps: int = 6) -> float:
-    from speechinpaint.train import build_data, load_config, InpaintingModule
+    from speechinpaint.training.run import build_data, load_config, InpaintingModule
 
     config = load_config("configs/default.yaml")
     config["data"]["manifest"] = manifest

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from speechinpaint.audio import SAMPLE_RATE, load_audio, save_audio
-from speechinpaint.spectral import StftGrid
+from speechinpaint.dsp.spectral import StftGrid
 
 # The tests' tensors are small: one thread avoids the stalls of threads spinning against other work on
 # a shared CPU (measured here: 16 STFT round trips of 3 s took 0.09 s on 1 thread, up to 4.9 s on 2).

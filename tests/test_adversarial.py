@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from speechinpaint.adversarial import SpectrogramDiscriminator, discriminator_loss, generator_losses, patch_weights
+from speechinpaint.training.adversarial import SpectrogramDiscriminator, discriminator_loss, generator_losses, patch_weights
 from speechinpaint.checkpoint import load_checkpoint
 from speechinpaint.cli import main
 

@@ -8,15 +8,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from speechinpaint.audio import (
-    MIN_SAMPLES,
-    SAMPLE_RATE,
-    atomic_write,
-    check_signal,
-    list_audio_files,
-    load_audio,
-    save_audio,
-)
+from speechinpaint.audio import MIN_SAMPLES, SAMPLE_RATE, check_signal, load_audio, save_audio
+from speechinpaint.files import atomic_write, list_audio_files
 from speechinpaint.errors import SpeechInpaintError
 
 from conftest import DATA

@@ -15,7 +15,7 @@ import soundfile as sf
 from speechinpaint.audio import load_audio
 from speechinpaint.cli import main
 from speechinpaint.masks import Mask, Region, coverage, gap_sample_mask, load_mask, mask_path_for, save_mask
-from speechinpaint.spectral import SEED_GRID
+from speechinpaint.dsp.spectral import SEED_GRID
 
 from conftest import lsd
 from test_audio import BAD_INPUTS, write_bad
@@ -273,3 +273,18 @@ def test_unwritable_output_is_one_line(capsys, tmp_path, clean_dir):
     rc, err = run(capsys, "corrupt", clean_dir / "a.wav", "-o", tmp_path / "a_file" / "x.wav", "--kind", "gaps")
     assert_one_error_line(rc, err, "cannot write")
     assert (tmp_path / "a_file").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("method", ["model", "interp"])
+def test_restore_iterations_reach_every_method(capsys, tmp_path, clips, method):
+    """--iterations sets the phase iterations of the method that runs, the network's included."""
+    src = tmp_path / "holes.wav"
+    sf.write(tmp_path / "clean.wav", clips["da_mars.wav"], 16000, subtype="PCM_16")
+    assert main(["corrupt", str(tmp_path / "clean.wav"), "-o", str(src), "--kind", "holes", "--seed", "3"]) == 0
+    outputs = {}
+    for n in (1, 32):
+        out = tmp_path / f"{method}_{n}.wav"
+        rc, err = run(capsys, "restore", src, "-o", out, "--method", method, "--iterations", n)
+        assert rc == 0, err
+        outputs[n] = out.read_bytes()
+    assert outputs[1] != outputs[32]

@@ -9,7 +9,7 @@ import torch
 from speechinpaint.corruptions import MAX_BURST_PACKETS, PACKET_SAMPLES, corrupt, file_seed, holes_mask
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.masks import coverage, gap_sample_mask, rasterise
-from speechinpaint.spectral import SEED_GRID
+from speechinpaint.dsp.spectral import SEED_GRID
 
 from conftest import EVAL_GRID
 

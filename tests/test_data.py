@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from speechinpaint.data import CropConfig, CropDataset
-from speechinpaint.spectral import MODEL_GRID
+from speechinpaint.training.data import CropConfig, CropDataset
+from speechinpaint.dsp.spectral import MODEL_GRID
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from speechinpaint.detection import detect_mask
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.masks import Mask, load_mask, rasterise
 from speechinpaint.metrics import lsd
-from speechinpaint.spectral import MODEL_GRID, SEED_GRID
+from speechinpaint.dsp.spectral import MODEL_GRID, SEED_GRID
 
 DATA = Path(__file__).parent / "data"
 CLIPS = sorted(DATA.glob("*.wav"))

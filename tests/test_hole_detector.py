@@ -13,12 +13,14 @@ import yaml
 from speechinpaint import hole_detector
 from speechinpaint.checkpoint import DETECTOR_FORMAT, export_weights, load_checkpoint
 from speechinpaint.cli import main
-from speechinpaint.data import CropConfig, CropDataset, read_manifest, speaker_streams
-from speechinpaint.detector_training import DetectorCrops, HoleDetectorModule
+from speechinpaint.corpora.manifest import read_manifest
+from speechinpaint.corpora.streams import speaker_streams
+from speechinpaint.training.data import CropConfig, CropDataset
+from speechinpaint.training.detector import DetectorCrops, HoleDetectorModule
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.hole_detector import HoleDetector, silent_frames
 from speechinpaint.inpainter import SHIPPED_WEIGHTS, Inpainter
-from speechinpaint.spectral import MODEL_GRID
+from speechinpaint.dsp.spectral import MODEL_GRID
 
 CONFIG = Path(__file__).parents[1] / "configs" / "holes_detector.yaml"
 

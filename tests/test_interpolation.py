@@ -3,7 +3,7 @@ bins untouched, and a sensible value where a bin has no known neighbour in its r
 
 import torch
 
-from speechinpaint.baselines.interpolation import interpolate_log_magnitude
+from speechinpaint.dsp.interpolation import interpolate_log_magnitude
 
 
 def test_linear_across_a_gap_in_time_and_known_bins_kept():

@@ -21,7 +21,7 @@ from speechinpaint.masks import (
     rasterise,
     save_mask,
 )
-from speechinpaint.spectral import MODEL_GRID, SEED_GRID, StftGrid
+from speechinpaint.dsp.spectral import MODEL_GRID, SEED_GRID, StftGrid
 
 EVAL_GRID = StftGrid(2048, 512)
 ONE_SECOND = 16000

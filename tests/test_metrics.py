@@ -13,7 +13,7 @@ from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.evaluate import summarise
 from speechinpaint.masks import Mask, Region
 from speechinpaint.metrics import lsd, score
-from speechinpaint.restoration import restore
+from speechinpaint.restorers import make_restorer
 
 DATA = Path(__file__).parent / "data"
 
@@ -104,8 +104,8 @@ def test_mismatched_lengths_and_masks_are_refused(clip):
 def test_interp_beats_zero_on_holes(name):
     clean = load_audio(DATA / name)
     corrupted, mask = corrupt(clean, "holes", seed=0)
-    zero = score(clean, restore(corrupted, mask, "zero"), mask)
-    interp = score(clean, restore(corrupted, mask, "interp"), mask)
+    zero = score(clean, make_restorer("zero").restore(corrupted, mask), mask)
+    interp = score(clean, make_restorer("interp").restore(corrupted, mask), mask)
     assert interp["stoi"] > zero["stoi"]
     assert interp["pesq"] > zero["pesq"]
     assert interp["lsd"] < zero["lsd"]

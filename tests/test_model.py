@@ -13,7 +13,7 @@ from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.inpainter import Inpainter, crop_mask
 from speechinpaint.masks import Mask, Region, gap_sample_mask, rasterise
 from speechinpaint.model import InpaintUNet, ModelConfig, estimate_log_magnitude
-from speechinpaint.spectral import MODEL_GRID
+from speechinpaint.dsp.spectral import MODEL_GRID
 
 DATA = Path(__file__).parent / "data"
 TINY = ModelConfig(base_channels=4, levels=3, bottleneck_dilations=(2,))
@@ -37,7 +37,7 @@ def test_any_number_of_frames(frames):
 def test_interp_fill_network_corrects_the_interpolation():
     """With fill "interp" the network's output is a correction: a network that outputs zeros gives the
     interpolation baseline exactly in the holes, and the known bins pass through either way."""
-    from speechinpaint.baselines.interpolation import interpolate_log_magnitude
+    from speechinpaint.dsp.interpolation import interpolate_log_magnitude
 
     model = InpaintUNet(ModelConfig(base_channels=4, levels=3, bottleneck_dilations=(2,), fill="interp")).eval()
     torch.nn.init.zeros_(model.out.weight)

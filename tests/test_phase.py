@@ -10,9 +10,10 @@ import torch
 from speechinpaint.corruptions import corrupt
 from speechinpaint.masks import Mask, gap_sample_mask
 from speechinpaint.metrics import pesq_wb
-from speechinpaint.phase import reconstruct, reconstruct_spectrogram
-from speechinpaint.restoration import missing_bins, restore
-from speechinpaint.spectral import MODEL_GRID, SEED_GRID, StftGrid
+from speechinpaint.dsp.phase import reconstruct, reconstruct_spectrogram
+from speechinpaint.masks import missing_bins
+from speechinpaint.restorers import make_restorer
+from speechinpaint.dsp.spectral import MODEL_GRID, SEED_GRID, StftGrid
 
 from conftest import CLIP_NAMES, EVAL_GRID
 
@@ -66,7 +67,7 @@ def test_empty_mask_returns_the_audio(speech):
     np.testing.assert_allclose(reconstruct(known, nothing, known.abs(), MODEL_GRID, len(speech)).numpy(), speech, atol=1e-5)
     empty = Mask(16000, len(speech), [])
     for method in ("zero", "interp", "oracle"):
-        np.testing.assert_array_equal(restore(speech, empty, method, reference=speech), speech)
+        np.testing.assert_array_equal(make_restorer(method, reference=speech).restore(speech, empty), speech)
 
 
 def spectral_convergence_in_holes(speech, n_iter: int) -> float:

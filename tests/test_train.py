@@ -12,9 +12,14 @@ import yaml
 
 from speechinpaint.checkpoint import load_checkpoint
 from speechinpaint.cli import main
-from speechinpaint.data import CropConfig, CropDataset, speaker_streams, read_manifest
+from speechinpaint.corpora.manifest import read_manifest
+from speechinpaint.corpora.streams import speaker_streams
 from speechinpaint.errors import SpeechInpaintError
-from speechinpaint.train import InpaintingModule, build_data, start_from
+from speechinpaint.training.config import LossConfig, TrainingConfig
+from speechinpaint.training.data import CropConfig, CropDataset
+from speechinpaint.training.inpainting import InpaintingModule, inpainting_task
+from speechinpaint.training.losses import pointwise_losses
+from speechinpaint.training.run import start_from
 
 
 def tiny_config(tmp_path: Path, corpus: Path, max_steps: int, lr: float = 0.003) -> Path:
@@ -118,7 +123,7 @@ def test_an_extra_loss_term_enters_the_loss_with_its_weight(corpus, term):
     with torch.no_grad():
         terms = module.hole_losses(batch)
         base = module.training_step(batch, 0).item()
-        module.config["loss"] = {f"{term}_weight": 2.0}
+        module.settings.loss = LossConfig(**{f"{term}_weight": 2.0})
         weighted = module.training_step(batch, 0).item()
     assert terms[term].item() > 0
     assert weighted == pytest.approx(base + 2.0 * terms[term].item(), rel=1e-4)
@@ -128,8 +133,8 @@ def test_overshoot_counts_only_estimates_above_the_clean_bins():
     clean = torch.randn(2, 8, 5)
     hole = torch.zeros(2, 8, 5)
     hole[:, 2:6] = 1.0
-    below = InpaintingModule.pointwise_losses(clean - 0.5, clean, hole)
-    above = InpaintingModule.pointwise_losses(clean + 0.5 + 9.0 * (1 - hole), clean, hole)
+    below = pointwise_losses(clean - 0.5, clean, hole)
+    above = pointwise_losses(clean + 0.5 + 9.0 * (1 - hole), clean, hole)
     assert below["overshoot"].item() == 0.0 and below["log_l1"].item() == pytest.approx(0.5)
     assert above["overshoot"].item() == pytest.approx(0.5)  # bins outside the holes do not count
 
@@ -137,6 +142,6 @@ def test_overshoot_counts_only_estimates_above_the_clean_bins():
 def test_validation_crops_are_not_augmented(tmp_path, corpus):
     config = yaml.safe_load(tiny_config(tmp_path, corpus, 4).read_text())
     config["data"].update(speed=[0.9, 1.1], shelf_db=[-8.0, 8.0])
-    train_loader, val_loader, _ = build_data(config)
+    _, train_loader, val_loader = inpainting_task(TrainingConfig.from_dict(config))
     assert train_loader.dataset.cfg.speed == (0.9, 1.1) and train_loader.dataset.cfg.shelf_db == (-8.0, 8.0)
     assert val_loader.dataset.cfg.speed == (1.0, 1.0) and val_loader.dataset.cfg.shelf_db == (0.0, 0.0)

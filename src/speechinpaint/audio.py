@@ -6,7 +6,6 @@ Every other module works on the arrays this one returns, so the checks for bad i
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import soundfile as sf
 import soxr
 
 from .errors import SpeechInpaintError
+from .files import atomic_write
 
 SAMPLE_RATE = 16000
 # The longest analysis window any corruption or model uses (the seed's 40 ms STFT window).
@@ -22,7 +22,6 @@ MIN_SAMPLES = 640
 SILENCE_PEAK = 1e-5
 # Rates below this cannot hold speech worth restoring; 8 kHz telephone audio is the lowest we accept.
 MIN_INPUT_RATE = 8000
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus"}
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -75,28 +74,6 @@ def load_audio(path: str | os.PathLike, check: bool = True) -> np.ndarray:
     return check_signal(audio, str(path)) if check else audio
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call write(tmp_path) on a temporary file beside path, then rename it into place.
-
-    A crash or a full disk leaves either the old file or none, never a half-written one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write 16-bit PCM wav atomically; samples beyond full scale are clipped, not wrapped."""
     audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
@@ -106,14 +83,3 @@ def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SA
 def as_pcm16(audio: np.ndarray) -> np.ndarray:
     """The samples a 16-bit file written by save_audio holds: the same rounding, without the file."""
     return (np.round(np.clip(audio, -1.0, 1.0) * 32767.0) / 32767.0).astype(np.float32)
-
-
-def list_audio_files(root: str | os.PathLike) -> list[Path]:
-    """Every audio file under a folder (recursive, sorted), or the file itself."""
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise SpeechInpaintError(f"{root}: no such file or folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    return [p for p in files if not p.name.startswith(".")]

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from .errors import SpeechInpaintError
+from .files import atomic_write
 from .model import InpaintUNet, ModelConfig
 
 MODEL_FORMAT = "speechinpaint.model/1"
@@ -20,10 +21,9 @@ DETECTOR_FORMAT = "speechinpaint.holes_detector/1"
 
 def build_model(state: dict, config: dict, source: str) -> InpaintUNet:
     """An InpaintUNet in eval mode with the given weights; wrong shapes give a clear error."""
-    try:
-        model = InpaintUNet(ModelConfig.from_dict(config["model"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SpeechInpaintError(f"{source}: the checkpoint's model config is not understood ({exc})") from None
+    if not isinstance(config, dict) or "model" not in config:
+        raise SpeechInpaintError(f"{source}: the checkpoint holds no model config")
+    model = InpaintUNet(ModelConfig.from_dict(config["model"], source))
     try:
         model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
     except RuntimeError as exc:
@@ -61,8 +61,6 @@ def load_checkpoint(path: str | Path, expected: str = MODEL_FORMAT) -> tuple[Inp
 
 def export_weights(ckpt_path: str | Path, out_path: str | Path, extra: dict | None = None) -> None:
     """Write the shipped form of a training checkpoint: fp16 weights + config, a few MB."""
-    from .audio import atomic_write
-
     fmt, config, state = read_checkpoint(ckpt_path)
     if fmt not in (MODEL_FORMAT, DETECTOR_FORMAT):
         raise SpeechInpaintError(f"{ckpt_path}: checkpoint format {fmt!r} is not one this version exports")

@@ -1,154 +1,97 @@
-"""Command-line interface: argument parsing and file iteration only; the work lives in the modules."""
+"""Command-line interface: argument parsing only; each command maps its arguments onto one library
+function. The modules are imported inside the commands so that `--help` does not load torch."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-from tqdm import tqdm
 
 from . import __version__
 from .errors import SpeechInpaintError
 
 
-def file_pairs(inp: str, out: str) -> list[tuple[Path, Path, str]]:
-    """(input file, output .wav, relative name) for a file or every audio file of a folder.
-
-    Refuses any pair whose output would replace its input.
-    """
-    from .audio import list_audio_files
-
-    src, dst = Path(inp), Path(out)
-    if src.is_dir():
-        files = list_audio_files(src)
-        if not files:
-            raise SpeechInpaintError(f"{src}: no audio files in this folder")
-        pairs = [(f, (dst / f.relative_to(src)).with_suffix(".wav"), f.relative_to(src).as_posix()) for f in files]
-    elif src.is_file():
-        target = dst / (src.stem + ".wav") if dst.is_dir() else dst
-        pairs = [(src, target, src.name)]
-    else:
-        raise SpeechInpaintError(f"{src}: no such file or folder")
-    written_by: dict[Path, Path] = {}
-    for f, o, _ in pairs:
-        if o.exists() and o.resolve() == f.resolve():
-            raise SpeechInpaintError(f"{o}: output would overwrite its input; choose another -o")
-        if o in written_by:  # NAME.wav and NAME.flac both become NAME.wav: one would silently replace the other
-            raise SpeechInpaintError(f"{written_by[o]} and {f} would both be written to {o}; rename one")
-        written_by[o] = f
-    return pairs
-
-
-def for_each_file(pairs, work, desc: str) -> int:
-    """Run work(in, out, name) on every pair with a progress bar; one line per failed file, exit 1 if any."""
-    failures = 0
-    for src, dst, name in tqdm(pairs, desc=desc, unit="file", disable=len(pairs) < 2, file=sys.stderr):
-        try:
-            work(src, dst, name)
-        except SpeechInpaintError as exc:
-            failures += 1
-            tqdm.write(f"speechinpaint: error: {exc}", file=sys.stderr)
-        except OSError as exc:  # e.g. an output folder that cannot be created or written: still one line
-            failures += 1
-            tqdm.write(f"speechinpaint: error: {dst}: cannot write ({exc.strerror or exc}: {exc.filename})", file=sys.stderr)
-    return 1 if failures else 0
-
-
 def cmd_corrupt(args) -> int:
-    from .audio import load_audio, save_audio
-    from .corruptions import corrupt, file_seed
-    from .masks import mask_path_for, save_mask
+    from .corruptions import corrupt_files
 
-    def work(src, dst, name):
-        audio = load_audio(src)
-        bad, mask = corrupt(
-            audio, args.kind, file_seed(args.seed, name), args.coverage, args.loss_rate, args.cutoff_hz
-        )
-        save_audio(dst, bad)
-        save_mask(mask_path_for(dst), mask)
-
-    return for_each_file(file_pairs(args.input, args.output), work, "corrupt")
+    return corrupt_files(args.input, args.output, args.kind, args.seed, args.coverage, args.loss_rate, args.cutoff_hz)
 
 
 def cmd_restore(args) -> int:
-    from .audio import AUDIO_SUFFIXES, load_audio, save_audio
-    from .masks import load_mask, mask_path_for
-    from .restoration import restore
+    from .restorers import restore_files
 
-    inpainter = None
-    if args.method == "model":
-        from .inpainter import Inpainter
-
-        inpainter = Inpainter.from_checkpoint(args.checkpoint)
-    pairs = file_pairs(args.input, args.output)
-    if args.mask not in (None, "auto") and len(pairs) > 1:
-        raise SpeechInpaintError("--mask FILE applies to one input file; a folder reads NAME.mask.json beside each")
-
-    def work(src, dst, name):
-        audio = load_audio(src)
-        if args.mask == "auto":
-            from .detection import detect_mask
-
-            mask = detect_mask(audio)
-        else:
-            mask = load_mask(args.mask or mask_path_for(src))
-        mask.check_matches(len(audio), 16000, str(args.mask or mask_path_for(src)))
-        reference = None
-        if args.method == "oracle":
-            if not args.reference:
-                raise SpeechInpaintError("the oracle method needs --reference CLEAN (file or folder)")
-            ref_root = Path(args.reference)
-            ref = ref_root / name if ref_root.is_dir() else ref_root
-            if ref_root.is_dir() and not ref.is_file():
-                # corrupt writes NAME.wav whatever the clean file was (.flac, .ogg): match on NAME.
-                same = [p for p in ref.parent.glob("*") if p.stem == ref.stem and p.suffix.lower() in AUDIO_SUFFIXES]
-                ref = same[0] if len(same) == 1 else ref
-            reference = load_audio(ref)
-        save_audio(dst, restore(audio, mask, args.method, reference, args.iterations, inpainter))
-
-    return for_each_file(pairs, work, "restore")
+    return restore_files(args.input, args.output, args.method, args.mask, args.checkpoint, args.reference,
+                         args.iterations, args.device)
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import run_evaluate
+    from .evaluate import evaluate_files
 
-    return run_evaluate(args)
+    return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.jobs)
 
 
 def cmd_plot(args) -> int:
-    from .plot import run_plot
+    from .plot import plot_files
 
-    return run_plot(args)
+    return plot_files(args.clean, args.corrupted, args.restored, args.output, args.mask)
 
 
 def cmd_train(args) -> int:
-    from .train import run_train
+    from .training.run import train
 
-    return run_train(args)
+    train(args.config, args.data, args.out, args.resume, args.devices, args.num_nodes, args.max_minutes)
+    return 0
 
 
 def cmd_data(args) -> int:
-    from .corpora import run_data
+    if args.corpus == "starter":
+        from .corpora.starter import build_starter
 
-    return run_data(args)
+        build_starter(args.root)
+    elif args.corpus == "vctk":
+        from .corpora.vctk import build_vctk
+
+        build_vctk(args.root, args.release, args.url, args.sha256, args.seed)
+    else:
+        from .corpora.folder import build_folder
+
+        build_folder(args.root, args.out, args.language, args.seed)
+    return 0
 
 
 def cmd_detect(args) -> int:
-    from .detection import run_detect
+    from .detection import detect_files
 
-    return run_detect(args)
+    return detect_files(args.input, args.output, args.device)
 
 
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(args)
+    return run_demo(args.output)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `speechinpaint data vctk|starter|folder` subcommands."""
+    sub = parser.add_subparsers(dest="corpus", required=True)
+    v = sub.add_parser("vctk", help="download and prepare VCTK as the seed did (speaker split 79/15/15)")
+    v.add_argument("--root", required=True, help="folder for download/, original/, prepared/ and manifest.csv")
+    v.add_argument("--release", choices=("2017", "0.92"), default="2017", help="VCTK release (default: 2017)")
+    v.add_argument("--url", help="download from here instead of the Edinburgh DataShare")
+    v.add_argument("--sha256", help="expected sha256 of the downloaded archive")
+    v.add_argument("--seed", type=int, default=0, help="seed of the speaker split (default: 0)")
+    s = sub.add_parser("starter", help="fetch and prepare the starter corpus (Tux Paint, Fish Fillets)")
+    s.add_argument("--root", required=True, help="output folder (audio, manifest.csv, README.md, cache/)")
+    f = sub.add_parser("folder", help="prepare a folder of your own recordings (speaker = parent folder)")
+    f.add_argument("--root", required=True, help="input folder, searched recursively")
+    f.add_argument("--out", required=True, help="output folder for the prepared wav files and manifest.csv")
+    f.add_argument("--language", default="und", help="language code written to the manifest (default: und)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the speaker split (default: 0)")
+
+
+METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc")  # restorers.METHODS, without importing torch
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .restoration import METHODS
-
     p = argparse.ArgumentParser(prog="speechinpaint", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"speechinpaint {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -171,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint", help="your own trained checkpoint instead of the shipped model")
     r.add_argument("--reference", help="clean audio (file or folder), for the oracle method")
     r.add_argument("--iterations", type=int, default=32, help="phase reconstruction iterations")
+    r.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda, cuda:1, mps)")
     r.set_defaults(func=cmd_restore)
 
     e = sub.add_parser("evaluate", help="score restored audio against the clean original (STOI, PESQ, LSD)")
@@ -201,14 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("data", help="download and prepare corpora (vctk, starter, folder)")
-    from .corpora import add_data_arguments
-
     add_data_arguments(d)
     d.set_defaults(func=cmd_data)
 
     dt = sub.add_parser("detect", help="estimate the mask of damaged audio from the audio alone")
     dt.add_argument("input", help="audio file or folder")
     dt.add_argument("-o", "--output", required=True, help="mask file (NAME.mask.json) or folder")
+    dt.add_argument("--device", default="cpu", help="torch device of the holes detector (cpu, cuda, mps)")
     dt.set_defaults(func=cmd_detect)
 
     dm = sub.add_parser("demo", help="corrupt and restore the bundled example, print the table")

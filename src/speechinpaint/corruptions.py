@@ -1,19 +1,22 @@
 """The three seeded corruptions: holes in the spectrogram, packet-loss gaps, and a removed upper band.
 
-Each returns the corrupted audio and the Mask that describes exactly what was destroyed.
+Each returns the corrupted audio and the Mask that describes exactly what was destroyed;
+`corrupt_files` does it for a file or a folder and writes NAME.mask.json beside each output.
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, resample
+from .audio import SAMPLE_RATE, load_audio, resample, save_audio
 from .errors import SpeechInpaintError
-from .masks import Mask, Region, gap_sample_mask, rasterise, true_runs
-from .spectral import SEED_GRID
+from .files import file_pairs, for_each_file
+from .masks import Mask, Region, gap_sample_mask, mask_path_for, rasterise, save_mask, true_runs
+from .dsp.spectral import SEED_GRID
 
 KINDS = ("holes", "gaps", "band")
 
@@ -160,3 +163,17 @@ def corrupt(
             raise SpeechInpaintError(f"cutoff must lie strictly between 0 and {SAMPLE_RATE // 2} Hz (got {cutoff_hz})")
         return apply_band(audio, cutoff_hz).astype(np.float32), band_mask(n, cutoff_hz)
     raise SpeechInpaintError(f"unknown corruption kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def corrupt_files(input: str | Path, output: str | Path, kind: str, seed: int = 0, coverage: float = 0.30,
+                  loss_rate: float = 0.2, cutoff_hz: float = 4000.0) -> int:
+    """`speechinpaint corrupt`: each file's seed comes from `seed` and its relative name; returns the exit
+    status (1 if any file failed)."""
+
+    def work(src: Path, dst: Path, name: str) -> None:
+        audio = load_audio(src)
+        bad, mask = corrupt(audio, kind, file_seed(seed, name), coverage, loss_rate, cutoff_hz)
+        save_audio(dst, bad)
+        save_mask(mask_path_for(dst), mask)
+
+    return for_each_file(file_pairs(input, output), work, "corrupt")

@@ -13,26 +13,29 @@ from .evaluate import format_table, score_many, summarise
 from .inpainter import SHIPPED_WEIGHTS, Inpainter
 from .masks import mask_path_for, save_mask
 from .plot import plot_triplet
-from .restoration import restore
+from .restorers import InterpRestorer, ZeroRestorer
 
 EXAMPLE = Path(__file__).parent / "examples" / "example.wav"
 SEED = 2021
 
 
-def run_demo(args) -> int:
-    out = Path(args.output)
+def run_demo(output: str | Path = "demo-output") -> int:
+    """Write the demo's wavs, masks and figures to `output` and print its table; returns 0."""
+    out = Path(output)
     clean = load_audio(EXAMPLE)
     save_audio(out / "clean.wav", clean)
     inpainter = Inpainter.from_pretrained() if SHIPPED_WEIGHTS.is_file() else None
     best = "model" if inpainter else "interp"
-    methods = ("zero", "interp", "model") if inpainter else ("zero", "interp")
+    restorers = {"zero": ZeroRestorer(), "interp": InterpRestorer()}
+    if inpainter:
+        restorers["model"] = inpainter
     items, names = [], []
     for kind in KINDS:
         corrupted, mask = corrupt(clean, kind, seed=SEED)
         save_audio(out / f"{kind}_corrupted.wav", corrupted)
         save_mask(mask_path_for(out / f"{kind}_corrupted.wav"), mask)
-        for method in methods:
-            restored = restore(corrupted, mask, method, inpainter=inpainter)
+        for method, restorer in restorers.items():
+            restored = restorer.restore(corrupted, mask)
             if method != "zero":
                 save_audio(out / f"{kind}_{method}.wav", restored)
             items.append((clean, restored, mask))

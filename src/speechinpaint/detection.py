@@ -30,11 +30,12 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK
+from .audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK, load_audio
 from .errors import SpeechInpaintError
+from .files import file_pairs, for_each_file
 from .hole_detector import HoleDetector
-from .masks import MASK_SUFFIX, Mask, Region, cells_to_regions, true_runs
-from .spectral import MODEL_GRID, StftGrid
+from .masks import MASK_SUFFIX, Mask, Region, cells_to_regions, save_mask, true_runs
+from .dsp.spectral import MODEL_GRID, StftGrid
 
 # --- gaps --------------------------------------------------------------------------------------------
 GAP_MIN_SAMPLES = 160  # 10 ms: shorter zero runs happen at zero crossings of quiet 16-bit audio
@@ -127,9 +128,9 @@ def _band_edge(level: np.ndarray) -> float | None:
 
 
 @functools.cache
-def shipped_detector() -> HoleDetector:
-    """The shipped holes detector, loaded once per process."""
-    return HoleDetector.from_checkpoint(None)
+def shipped_detector(device: str = "cpu") -> HoleDetector:
+    """The shipped holes detector, loaded once per process and device."""
+    return HoleDetector.from_checkpoint(None, device=device)
 
 
 def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None, detector: HoleDetector | None = None) -> np.ndarray:
@@ -150,10 +151,10 @@ def drop_speckle(marked: np.ndarray, min_cells: int) -> np.ndarray:
     return np.isin(labels, 1 + np.flatnonzero(sizes >= min_cells))
 
 
-def detect_mask(audio: np.ndarray, detector: HoleDetector | None = None) -> Mask:
+def detect_mask(audio: np.ndarray, detector: HoleDetector | None = None, device: str = "cpu") -> Mask:
     """The estimated mask of one 16 kHz mono signal: lost packets, a missing band, zeroed rectangles.
 
-    detector: the holes detector to use (default: the shipped one).
+    detector: the holes detector to use (default: the shipped one, on `device`).
     """
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
@@ -184,34 +185,21 @@ def detect_mask(audio: np.ndarray, detector: HoleDetector | None = None) -> Mask
             exclude[:, (centres > a - MODEL_GRID.n_fft // 2) & (centres < b + MODEL_GRID.n_fft // 2)] = True
     if band_edge is not None:
         exclude[MODEL_GRID.bin_freqs() >= band_edge - 300.0, :] = True
-    regions.extend(cells_to_regions(detect_holes(audio, exclude, detector), MODEL_GRID, n))
+    regions.extend(cells_to_regions(detect_holes(audio, exclude, detector or shipped_detector(device)), MODEL_GRID, n))
     return Mask(SAMPLE_RATE, n, regions).validate("detected mask")
 
 
-def run_detect(args) -> int:
-    """`speechinpaint detect IN -o OUT`: a file gives one mask file, a folder a folder of NAME.mask.json."""
-    from .audio import list_audio_files, load_audio
-    from .cli import for_each_file
-    from .masks import save_mask
+def detect_files(input: str | Path, output: str | Path, device: str = "cpu") -> int:
+    """`speechinpaint detect IN -o OUT`: a file gives one mask file, a folder a folder of NAME.mask.json;
+    returns the exit status (1 if any file failed)."""
+    pairs = file_pairs(input, output, suffix=MASK_SUFFIX)
+    if Path(input).is_file() and not pairs[0][1].name.endswith(".json"):
+        raise SpeechInpaintError(f"{pairs[0][1]}: a mask file must end in {MASK_SUFFIX}")
 
-    src, dst = Path(args.input), Path(args.output)
-    if src.is_dir():
-        files = list_audio_files(src)
-        if not files:
-            raise SpeechInpaintError(f"{src}: no audio files in this folder")
-        pairs = [(f, dst / f.relative_to(src).with_name(f.stem + MASK_SUFFIX), f.relative_to(src).as_posix()) for f in files]
-    elif src.is_file():
-        target = dst / (src.stem + MASK_SUFFIX) if dst.is_dir() else dst
-        if not target.name.endswith(".json"):
-            raise SpeechInpaintError(f"{target}: a mask file must end in {MASK_SUFFIX}")
-        pairs = [(src, target, src.name)]
-    else:
-        raise SpeechInpaintError(f"{src}: no such file or folder")
-
-    def work(path, out, name):
+    def work(path: Path, out: Path, name: str) -> None:
         audio = load_audio(path)
         try:
-            mask = detect_mask(audio)
+            mask = detect_mask(audio, device=device)
         except SpeechInpaintError as exc:
             raise SpeechInpaintError(f"{path}: {exc}") from None
         save_mask(out, mask)

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .audio import atomic_write, list_audio_files, load_audio
+from .audio import load_audio
+from .files import atomic_write, list_audio_files
 from .errors import SpeechInpaintError
 from .masks import Mask, load_mask, mask_path_for
 from .metrics import METRICS, score
@@ -166,7 +167,7 @@ def _find_estimate(root: Path, rel: Path) -> Path | None:
     return None
 
 
-def pair_files(reference: str, estimate: str, mask: str | None) -> list[tuple[str, Path, Path | None, Path | None]]:
+def pair_files(reference: str | Path, estimate: str | Path, mask: str | Path | None) -> list[tuple[str, Path, Path | None, Path | None]]:
     """(name, reference file, estimate file or None if absent, mask file or None) for a file or a folder.
 
     Masks come from --mask (a file for one pair, or a folder laid out like the estimates), else from
@@ -235,17 +236,19 @@ def _csv_text(rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
-def _check_output(path: str | None, option: str) -> None:
+def _check_output(path: str | Path | None, option: str) -> None:
     if path and Path(path).is_dir():
         raise SpeechInpaintError(f"{option} {path}: is a folder; give a file name")
 
 
-def run_evaluate(args) -> int:
-    """`speechinpaint evaluate`: per-file rows, then the mean ± sd table; exit 1 if any file failed."""
-    _check_output(args.json, "--json")
-    _check_output(args.csv, "--csv")
-    pairs = pair_files(args.reference, args.estimate, args.mask)
-    results = _parallel(score_files, pairs, args.jobs, "evaluate", progress=True)
+def evaluate_files(reference: str | Path, estimate: str | Path, mask: str | Path | None = None,
+                   json_path: str | Path | None = None, csv_path: str | Path | None = None, jobs: int | None = None) -> int:
+    """`speechinpaint evaluate`: per-file rows, then the mean ± sd table; optionally the rows as JSON
+    and CSV; returns the exit status (1 if any file failed)."""
+    _check_output(json_path, "--json")
+    _check_output(csv_path, "--csv")
+    pairs = pair_files(reference, estimate, mask)
+    results = _parallel(score_files, pairs, jobs, "evaluate", progress=True)
     rows = [r for r in results if isinstance(r, dict)]
     failed = [{"name": p[0], "error": str(r)} for p, r in zip(pairs, results) if isinstance(r, Exception)]
     for f in failed:
@@ -255,18 +258,18 @@ def run_evaluate(args) -> int:
     summary = summarise(rows)
     print(format_rows(rows))
     print()
-    print(format_table({str(args.estimate): summary}, label="estimate"))
+    print(format_table({str(estimate): summary}, label="estimate"))
     missing = summary["pesq"]["missing"]
     if missing:
         print(f"PESQ could not score {missing} of {len(rows)} files (see pesq_error in --json/--csv)")
     if failed:
         print(f"{len(failed)} of {len(pairs)} files failed and are not in the table")
-    if args.json:
-        doc = {"reference": str(args.reference), "estimate": str(args.estimate), "files": rows,
+    if json_path:
+        doc = {"reference": str(reference), "estimate": str(estimate), "files": rows,
                "failed": failed, "summary": summary}
         text = json.dumps(doc, indent=1)
-        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text + "\n"))
-    if args.csv:
+        atomic_write(json_path, lambda tmp: Path(tmp).write_text(text + "\n"))
+    if csv_path:
         text = _csv_text(rows)
-        atomic_write(args.csv, lambda tmp: Path(tmp).write_text(text))
+        atomic_write(csv_path, lambda tmp: Path(tmp).write_text(text))
     return 1 if failed else 0

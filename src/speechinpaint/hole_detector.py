@@ -22,7 +22,7 @@ import torch
 from .audio import as_pcm16
 from .checkpoint import DETECTOR_FORMAT, load_checkpoint
 from .model import InpaintUNet, make_features
-from .spectral import MODEL_GRID, log_magnitude
+from .dsp.spectral import MODEL_GRID, log_magnitude
 
 SHIPPED_DETECTOR = Path(__file__).parent / "weights" / "holes_detector.pt"
 # The probability above which a cell is marked: chosen on crops of the train split
@@ -54,8 +54,9 @@ def silent_frames(audio: np.ndarray) -> np.ndarray:
 class HoleDetector:
     """Marks hole cells on the model grid (512/128) of a 16 kHz mono signal."""
 
-    def __init__(self, model: InpaintUNet, threshold: float = THRESHOLD):
-        self.model = model.eval()
+    def __init__(self, model: InpaintUNet, threshold: float = THRESHOLD, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
         self.threshold = threshold
 
     @classmethod
@@ -68,14 +69,14 @@ class HoleDetector:
     @torch.inference_mode()
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
         """[F - 1, T] probability that each cell below Nyquist lies in a hole."""
-        features = detector_features(torch.from_numpy(as_pcm16(audio))[None])
+        features = detector_features(torch.from_numpy(as_pcm16(audio))[None]).to(self.device)
         n_frames = features.shape[-1]
         out = np.empty(features.shape[-2:], dtype=np.float32)
         for start in range(0, n_frames, CHUNK_FRAMES):
             stop = min(start + CHUNK_FRAMES, n_frames)
             a, b = max(start - CONTEXT_FRAMES, 0), min(stop + CONTEXT_FRAMES, n_frames)
             logits = self.model(features[..., a:b])[0, :, start - a:stop - a]
-            out[:, start:stop] = torch.sigmoid(logits).numpy()
+            out[:, start:stop] = torch.sigmoid(logits).float().cpu().numpy()
         return out
 
     def cells(self, audio: np.ndarray) -> np.ndarray:

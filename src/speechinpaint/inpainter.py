@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
-from .masks import Mask, Region
+from .dsp.phase import DEFAULT_ITERS
+from .dsp.spectral import MODEL_GRID, log_magnitude
+from .masks import Mask, Region, missing_bins
 from .model import estimate_log_magnitude
-from .phase import DEFAULT_ITERS
-from .restoration import missing_bins, restore_from_magnitude
-from .spectral import MODEL_GRID, log_magnitude
+from .reconstruction import restore_from_magnitude
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "model.pt"
@@ -35,12 +35,14 @@ def crop_mask(mask: Mask, start: int, stop: int) -> Mask:
 
 
 class Inpainter:
-    def __init__(self, model, config: dict, device: str | torch.device = "cpu", n_iter: int = DEFAULT_ITERS,
+    """The network's restorer: its weights, the device it runs on, and the phase iterations after it."""
+
+    def __init__(self, model, config: dict, device: str | torch.device = "cpu", iterations: int = DEFAULT_ITERS,
                  chunk_seconds: float = 30.0, overlap_seconds: float = 1.0):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.config = config
-        self.n_iter = n_iter
+        self.iterations = iterations
         self.chunk = int(chunk_seconds * MODEL_GRID.sample_rate)
         self.overlap = int(overlap_seconds * MODEL_GRID.sample_rate)
         # bf16 autocast runs the convolutions on the CPU's matrix units where there are some (AMX).
@@ -71,7 +73,7 @@ class Inpainter:
         missing = missing_bins(mask, MODEL_GRID)
         known = MODEL_GRID.stft(torch.from_numpy(audio))
         log_mag = self.log_magnitude_estimate(known[None], torch.from_numpy(missing)[None])[0].cpu()
-        return restore_from_magnitude(audio, mask, log_mag.exp(), missing, self.n_iter)
+        return restore_from_magnitude(audio, mask, log_mag.exp(), missing, self.iterations)
 
     def restore(self, audio: np.ndarray | list[np.ndarray], mask: Mask | list[Mask]) -> np.ndarray | list[np.ndarray]:
         """Restore one clip (or a list of clips with their masks); returns float32 audio of the same length."""

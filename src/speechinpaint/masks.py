@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import atomic_write
+from .files import atomic_write
 from .errors import SpeechInpaintError
-from .spectral import StftGrid
+from .dsp.spectral import MODEL_GRID, StftGrid
 
 MASK_FORMAT = "speechinpaint.mask/1"
 MASK_SUFFIX = ".mask.json"
@@ -163,6 +163,21 @@ def cells_to_regions(flags: np.ndarray, grid: StftGrid, num_samples: int) -> lis
         for run in runs:
             open_runs.setdefault(run, t)
     return regions
+
+
+def missing_bins(mask: Mask, grid: StftGrid = MODEL_GRID, num_frames: int | None = None) -> np.ndarray:
+    """The bins to re-estimate: the rasterised mask, with time gaps widened by one hop on each side.
+
+    A frame whose window reaches into a run of zeroed samples is damaged even when its centre lies
+    outside the gap, so it is estimated too; the splice afterwards keeps every sample outside the gap.
+    """
+    out = rasterise(mask, grid, num_frames)
+    gap = gap_sample_mask(mask)
+    if gap.any():
+        centres = np.arange(out.shape[1]) * grid.hop
+        for a, b in true_runs(gap):
+            out[:, (centres >= a - grid.hop) & (centres < b + grid.hop)] = True
+    return out
 
 
 def coverage(mask: Mask, grid: StftGrid) -> float:

@@ -17,7 +17,7 @@ from pystoi import stoi as pystoi_stoi
 from .audio import SAMPLE_RATE
 from .errors import SpeechInpaintError
 from .masks import Mask, rasterise
-from .spectral import StftGrid
+from .dsp.spectral import StftGrid
 
 # The LSD convention of DESIGN.md (AERO / AP-BWE): log10 power of a 2048-point Hann STFT, hop 512.
 LSD_GRID = StftGrid(2048, 512)

@@ -11,13 +11,14 @@ inside).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .baselines.interpolation import interpolate_log_magnitude
+from .dsp.interpolation import interpolate_log_magnitude
+from .sections import from_mapping, to_mapping
 
 
 FILLS = ("zero", "interp")
@@ -42,16 +43,12 @@ class ModelConfig:
             raise ValueError(f"model fill {self.fill!r} is not one of {', '.join(FILLS)}")
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["bottleneck_dilations"] = list(self.bottleneck_dilations)
-        return d
+        return to_mapping(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        d = dict(d)
-        if "bottleneck_dilations" in d:
-            d["bottleneck_dilations"] = tuple(d["bottleneck_dilations"])
-        return cls(**d)
+    def from_dict(cls, d: dict, source: str = "") -> "ModelConfig":
+        """Strict: an unknown key is an error naming it (sections.from_mapping)."""
+        return from_mapping(cls, d, "model", source)
 
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:

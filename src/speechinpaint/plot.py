@@ -16,10 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .audio import SAMPLE_RATE, atomic_write, load_audio  # noqa: E402
+from .audio import SAMPLE_RATE, load_audio  # noqa: E402
+from .files import atomic_write  # noqa: E402
 from .errors import SpeechInpaintError  # noqa: E402
 from .masks import Mask, load_mask, mask_path_for, rasterise  # noqa: E402
-from .spectral import MODEL_GRID  # noqa: E402
+from .dsp.spectral import MODEL_GRID  # noqa: E402
 
 # The model's 32 ms / 8 ms grid: fine enough in time to show 20 ms packet gaps.
 PLOT_GRID = MODEL_GRID
@@ -89,22 +90,23 @@ def plot_triplet(
         plt.close(fig)
 
 
-def run_plot(args) -> int:
-    """`speechinpaint plot CLEAN CORRUPTED RESTORED -o FIG`: mask from --mask or beside CORRUPTED, if any."""
-    clean = load_audio(args.clean)
-    corrupted = load_audio(args.corrupted, check=False)
-    restored = load_audio(args.restored, check=False)
+def plot_files(clean_path: str | Path, corrupted_path: str | Path, restored_path: str | Path, output: str | Path,
+               mask_path: str | Path | None = None) -> int:
+    """`speechinpaint plot CLEAN CORRUPTED RESTORED -o FIG`: mask from `mask_path` or beside CORRUPTED, if any."""
+    clean = load_audio(clean_path)
+    corrupted = load_audio(corrupted_path, check=False)
+    restored = load_audio(restored_path, check=False)
     if not len(clean) == len(corrupted) == len(restored):
         raise SpeechInpaintError(
             f"the three files differ in length ({len(clean)}, {len(corrupted)}, {len(restored)} samples at 16 kHz)"
         )
-    mask_file = Path(args.mask) if args.mask else mask_path_for(args.corrupted)
+    mask_file = Path(mask_path) if mask_path else mask_path_for(corrupted_path)
     mask = None
-    if args.mask or mask_file.is_file():
+    if mask_path or mask_file.is_file():
         mask = load_mask(mask_file)
         mask.check_matches(len(clean), SAMPLE_RATE, str(mask_file))
     titles = [f"{role}: {Path(f).name}" for role, f in
-              zip(("clean", "corrupted", "restored"), (args.clean, args.corrupted, args.restored))]
-    plot_triplet(clean, corrupted, restored, mask, args.output, titles)
-    print(f"wrote {args.output}")
+              zip(("clean", "corrupted", "restored"), (clean_path, corrupted_path, restored_path))]
+    plot_triplet(clean, corrupted, restored, mask, output, titles)
+    print(f"wrote {output}")
     return 0

@@ -26,12 +26,16 @@ import numpy as np
 import scipy.signal
 import torch
 from torch import nn
+from tqdm import tqdm
 
-from ..audio import SAMPLE_RATE, atomic_write, load_audio
+from ..audio import SAMPLE_RATE, load_audio
+from ..corpora.manifest import Entry, read_manifest
+from ..corruptions import corrupt, file_seed
+from ..files import atomic_write
 from ..errors import SpeechInpaintError
 from ..masks import Mask
-from ..phase import reconstruct
-from ..spectral import SEED_GRID
+from ..dsp.phase import reconstruct
+from ..dsp.spectral import SEED_GRID
 
 PREEMPHASIS = 0.97
 N_MFCC = 32
@@ -281,26 +285,16 @@ ADAGRAD_INITIAL_ACCUMULATOR = 0.1
 ADAGRAD_EPS = 1e-7
 
 
-def read_manifest(manifest: str | Path, split: str) -> list[Path]:
-    """Audio files of one split of a corpus manifest.csv."""
-    from ..data import read_manifest as manifest_rows
-
-    return [Path(row["path"]) for row in manifest_rows(manifest, split)]
-
-
-def frame_pairs(files: list[Path], seed: int, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(input, target) [frames, N_MFCC] float32 over all files, each corrupted once with `holes` as the seed did.
+def frame_pairs(entries: list[Entry], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(input, target) [frames, N_MFCC] float32 over a split's files, each corrupted once with `holes` as
+    the seed did (its seed from the file's path in the manifest).
 
     Both are normalised with the corrupted utterance's statistics (see the module docstring).
     """
-    from tqdm import tqdm
-
-    from ..corruptions import corrupt, file_seed
-
     inputs, targets = [], []
-    for f in tqdm(files, desc="features", unit="file", file=sys.stderr, mininterval=5):
-        clean = load_audio(f)
-        corrupted, _ = corrupt(clean, "holes", file_seed(seed, f.relative_to(root).as_posix()))
+    for entry in tqdm(entries, desc="features", unit="file", file=sys.stderr, mininterval=5):
+        clean = load_audio(entry.file)
+        corrupted, _ = corrupt(clean, "holes", file_seed(seed, entry.path))
         x, mean, std = normalise(mfcc(corrupted))
         inputs.append(x.T)
         targets.append(((mfcc(clean) - mean) / std).T)
@@ -322,11 +316,10 @@ def train(manifest: str | Path, out: str | Path, epochs: int, seed: int = 0, max
     """
     if epochs < 1:
         raise SpeechInpaintError("--epochs must be at least 1")
-    root = Path(manifest).parent
     started = time.time()
     train_files, valid_files = read_manifest(manifest, "train"), read_manifest(manifest, "valid")
-    x, y = (torch.from_numpy(a) for a in frame_pairs(train_files, seed, root))
-    vx, vy = (torch.from_numpy(a) for a in frame_pairs(valid_files, seed, root))
+    x, y = (torch.from_numpy(a) for a in frame_pairs(train_files, seed))
+    vx, vy = (torch.from_numpy(a) for a in frame_pairs(valid_files, seed))
     feature_s = time.time() - started
     torch.manual_seed(seed)
     model = SeedMLP()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..audio import list_audio_files
+from ..files import list_audio_files
 from ..errors import SpeechInpaintError
 from .manifest import finish_corpus
 from .prepare import prepare_files

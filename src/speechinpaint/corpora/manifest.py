@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..audio import atomic_write
+from ..files import atomic_write
 from ..errors import SpeechInpaintError
 
 MANIFEST_NAME = "manifest.csv"
@@ -25,11 +25,19 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class Entry:
+    """One row of a manifest; `path` is relative to the corpus folder, `root`, which the manifest does not store."""
+
     path: str
     speaker: str
     language: str
     duration: float
     split: str
+    root: str = ""
+
+    @property
+    def file(self) -> Path:
+        """The audio file itself."""
+        return Path(self.root) / self.path
 
 
 def write_manifest(root: str | os.PathLike, entries: list[Entry]) -> Path:
@@ -44,19 +52,29 @@ def write_manifest(root: str | os.PathLike, entries: list[Entry]) -> Path:
     return target
 
 
-def read_manifest(root: str | os.PathLike) -> list[Entry]:
-    """Rows of root/manifest.csv (or of the manifest file itself); a missing file or wrong header is a clear error."""
+def read_manifest(root: str | os.PathLike, split: str | None = None) -> list[Entry]:
+    """Rows of root/manifest.csv (or of the manifest file itself), of one split if given.
+
+    A missing file, a wrong header or a split with no rows is one clear error naming the file.
+    """
     path = Path(root)
-    if not path.is_file():
+    if not path.is_file() and path.suffix != ".csv":  # a corpus folder, not a manifest file
         path = path / MANIFEST_NAME
     if not path.is_file():
-        raise SpeechInpaintError(f"{path}: no manifest; prepare the corpus with `speechinpaint data ...` first")
+        corpus = path.parent
+        raise SpeechInpaintError(f"{path}: no manifest; prepare the corpus first, e.g. `speechinpaint data starter "
+                                 f"--root {corpus}` (or `speechinpaint data folder --root RECORDINGS --out {corpus}`)")
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = tuple(next(reader, ()))
         if header != COLUMNS:
             raise SpeechInpaintError(f"{path}: expected columns {','.join(COLUMNS)}, found {','.join(header)}")
-        return [Entry(r[0], r[1], r[2], float(r[3]), r[4]) for r in reader if r]
+        rows = [Entry(r[0], r[1], r[2], float(r[3]), r[4], str(path.parent)) for r in reader if r]
+    if split is not None:
+        rows = [r for r in rows if r.split == split]
+        if not rows:
+            raise SpeechInpaintError(f"{path}: no rows for split {split!r}")
+    return rows
 
 
 def speaker_split(speakers, fractions: tuple[int, ...], seed: int) -> dict[str, str]:

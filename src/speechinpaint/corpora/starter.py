@@ -25,7 +25,8 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from ..audio import SAMPLE_RATE, atomic_write, resample, save_audio
+from ..audio import SAMPLE_RATE, resample, save_audio
+from ..files import atomic_write
 from ..errors import SpeechInpaintError
 from .manifest import Entry, summary_lines, write_manifest
 from .quality import CUT_EDGE_DB, CUT_FRACTION, NOISE_SNR_DB, BandMeasure, Verdict, judge_voice, measure_band

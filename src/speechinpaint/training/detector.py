@@ -1,7 +1,7 @@
-"""Training the holes detector: its crops and its LightningModule (the Trainer set-up is train.py's).
+"""Training the holes detector: its crops and its LightningModule (the Trainer set-up is run.py's).
 
 Chosen by `task: holes_detector` in a config (configs/holes_detector.yaml). The crops are the inpainting
-network's (data.CropDataset), every one rounded to 16-bit samples, as the files a user holds are. Only
+network's (training.data.CropDataset), every one rounded to 16-bit samples, as the files a user holds are. Only
 holes are targets. A share of crops is left clean, so marking quiet speech, pauses and consonants costs
 loss; crops with lost packets or a missing band have no target either, since other detectors find
 those and the holes detector must not mark around them; and some crops hold digital silence, which
@@ -16,12 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .audio import as_pcm16
-from .checkpoint import DETECTOR_FORMAT
-from .data import CropDataset, read_manifest, speaker_streams
-from .hole_detector import THRESHOLD, detector_features, silent_frames
-from .model import InpaintUNet, ModelConfig
-from .train import crop_config, data_loaders, warmup_cosine
+from ..audio import as_pcm16
+from ..checkpoint import DETECTOR_FORMAT
+from ..corpora.manifest import read_manifest
+from ..corpora.streams import speaker_streams
+from ..hole_detector import THRESHOLD, detector_features, silent_frames
+from ..model import InpaintUNet
+from .config import TrainingConfig
+from .data import CropDataset, data_loaders
+from .optim import warmup_cosine
 
 
 class DetectorCrops(Dataset):
@@ -52,17 +55,14 @@ class DetectorCrops(Dataset):
         return {"audio": torch.from_numpy(audio), "target": target}
 
 
-def build_detector_data(config: dict) -> tuple[DataLoader, DataLoader]:
-    """Train and validation loaders: train-split voices, and the held-out voices' crops for val/iou."""
-    d = config["data"]
-    seed = config.get("seed", 0)
-    share = config.get("detector", {}).get("clean_share", 0.3)
-    crops = crop_config(d)
-    train = DetectorCrops(CropDataset(speaker_streams(read_manifest(d["manifest"], "train")), crops,
-                                      d["crops_per_epoch"], seed), share)
-    valid = DetectorCrops(CropDataset(speaker_streams(read_manifest(d["manifest"], "valid")), crops,
-                                      d.get("val_crops", 64), seed + 1), share)
-    return data_loaders(train, valid, d)
+def detector_task(settings: TrainingConfig) -> tuple["HoleDetectorModule", DataLoader, DataLoader]:
+    """The detector's module and its loaders: train-split voices, and the held-out voices' crops for val/iou."""
+    d, seed, share = settings.data, settings.seed, settings.detector.clean_share
+    train = DetectorCrops(CropDataset(speaker_streams(read_manifest(d.manifest, "train")), d, d.crops_per_epoch, seed),
+                          share)
+    valid = DetectorCrops(CropDataset(speaker_streams(read_manifest(d.manifest, "valid")), d, d.val_crops, seed + 1),
+                          share)
+    return (HoleDetectorModule(settings.to_dict()), *data_loaders(train, valid, d))
 
 
 class HoleDetectorModule(L.LightningModule):
@@ -71,10 +71,11 @@ class HoleDetectorModule(L.LightningModule):
     MONITOR = "val/iou"
 
     def __init__(self, config: dict, format: str = DETECTOR_FORMAT):
+        """config: a resolved training config as plain data, which the checkpoint stores."""
         super().__init__()
         self.save_hyperparameters()
-        self.config = config
-        self.model = InpaintUNet(ModelConfig.from_dict(config["model"]))
+        self.settings = TrainingConfig.from_dict(config)
+        self.model = InpaintUNet(self.settings.model)
         self.counts = torch.zeros(2)
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,5 +101,5 @@ class HoleDetectorModule(L.LightningModule):
         self.log("val/iou", float(counts[0] / counts[1].clamp_min(1.0)))
 
     def configure_optimizers(self):
-        opt, sched = warmup_cosine(self.model.parameters(), self.config)
+        opt, sched = warmup_cosine(self.model.parameters(), self.settings.optim, self.settings.train.max_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE
+from ..audio import SAMPLE_RATE
 
 LOG_FLOOR = 1e-5
 

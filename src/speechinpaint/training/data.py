@@ -1,34 +1,30 @@
-"""Training crops: random N-second crops of a corpus split, each with a fresh mask from a mixture of corruptions.
+"""Training data: the crop and loader settings of a config's data section, random crops of a corpus
+split each with a fresh mask from a mixture of corruptions, and the DataLoaders.
 
-Short clips of one speaker are joined with short pauses into one stream per speaker, so a crop is
-filled with speech rather than padding. Every crop is drawn from a generator seeded by (seed, epoch,
-index), so a crop is the same whichever DataLoader worker makes it and after a resume.
+Every crop is drawn from a generator seeded by (seed, epoch, index), so a crop is the same whichever
+DataLoader worker makes it and after a resume.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import soxr
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from .audio import SAMPLE_RATE, load_audio
-from .corpora.manifest import read_manifest as corpus_manifest
-from .corruptions import apply_band, apply_gaps, apply_holes, band_mask, gaps_mask, holes_mask
-from .errors import SpeechInpaintError
-from .restoration import missing_bins
-from .spectral import MODEL_GRID
-
-PAUSE_SECONDS = 0.15
-# Joins between clips get a pause of faint noise, not digital zeros, which would look like packet loss.
-PAUSE_LEVEL = 10 ** (-70 / 20)
+from ..audio import SAMPLE_RATE
+from ..corruptions import KINDS, apply_band, apply_gaps, apply_holes, band_mask, gaps_mask, holes_mask
+from ..dsp.spectral import MODEL_GRID
+from ..masks import missing_bins
 
 
 @dataclass
 class CropConfig:
+    """How training crops are cut and corrupted: length, the mixture of corruptions and their ranges, gain
+    and augmentation."""
+
     crop_seconds: float = 2.0
     mixture: dict = field(default_factory=lambda: {"holes": 0.5, "gaps": 0.25, "band": 0.25})
     coverage: tuple[float, float] = (0.2, 0.4)
@@ -48,33 +44,30 @@ class CropConfig:
     silence_share: float = 0.0
     silence_seconds: tuple[float, float] = (0.15, 0.8)
 
-
-def read_manifest(path: str | Path, split: str | None = None) -> list[dict]:
-    """Rows of one split of a corpus manifest (path, speaker, language, duration, split), paths made absolute."""
-    path = Path(path)
-    root = path if path.is_dir() else path.parent
-    rows = [
-        {"path": str(root / e.path), "speaker": e.speaker, "language": e.language, "duration": e.duration, "split": e.split}
-        for e in corpus_manifest(path)
-        if split is None or e.split == split
-    ]
-    if not rows:
-        raise SpeechInpaintError(f"{path}: no rows for split {split!r}")
-    return rows
+    def __post_init__(self):
+        unknown = sorted(set(self.mixture) - set(KINDS))
+        if unknown or not self.mixture:
+            raise ValueError(f"mixture kinds must be some of {', '.join(KINDS)} (got {', '.join(self.mixture) or 'none'})")
+        if any(not isinstance(w, (int, float)) or w < 0 for w in self.mixture.values()) or not sum(self.mixture.values()) > 0:
+            raise ValueError("mixture weights must be non-negative numbers, not all zero")
+        for name in ("coverage", "loss_rate", "cutoff_hz", "gain_db", "speed", "shelf_db", "shelf_corner_hz",
+                     "silence_seconds"):
+            value = getattr(self, name)
+            if len(value) != 2 or not value[0] <= value[1]:
+                raise ValueError(f"{name} must be a range [low, high] with low <= high (got {list(value)})")
 
 
-def speaker_streams(rows: list[dict]) -> dict[str, np.ndarray]:
-    """One waveform per speaker: the speaker's clips in manifest order, joined by short faint pauses."""
-    pause_rng = np.random.default_rng(0)
-    clips: dict[str, list[np.ndarray]] = {}
-    for row in rows:
-        clips.setdefault(row["speaker"], []).append(load_audio(row["path"]))
-    streams = {}
-    for speaker, parts in clips.items():
-        pause = (pause_rng.standard_normal(int(PAUSE_SECONDS * SAMPLE_RATE)) * PAUSE_LEVEL).astype(np.float32)
-        joined = [p for clip in parts for p in (clip, pause)]
-        streams[speaker] = np.concatenate(joined[:-1])
-    return streams
+@dataclass
+class DataConfig(CropConfig):
+    """A config's data section: the crops (CropConfig) and where they come from and how they are batched."""
+
+    manifest: str = "data/starter/manifest.csv"
+    crops_per_epoch: int = 9600
+    batch_size: int = 16
+    val_crops: int = 64
+    val_segments: int = 6
+    val_seconds: float = 6.0
+    workers: int = 0
 
 
 def draw_corruption(audio: np.ndarray, rng: np.random.Generator, cfg: CropConfig):
@@ -92,7 +85,7 @@ def draw_corruption(audio: np.ndarray, rng: np.random.Generator, cfg: CropConfig
     if kind == "band":
         cutoff = cfg.cutoff_default_hz if rng.random() < cfg.cutoff_default_prob else rng.uniform(*cfg.cutoff_hz)
         return apply_band(audio, cutoff), band_mask(n, cutoff), kind
-    raise ValueError(f"unknown corruption kind {kind!r} in the mixture")
+    raise AssertionError(kind)  # CropConfig allows only KINDS in the mixture
 
 
 class CropDataset(Dataset):
@@ -163,19 +156,10 @@ class CropDataset(Dataset):
         }
 
 
-def evaluation_segments(manifest: str | Path, split: str, count: int, seconds: float = 6.0) -> list[tuple[str, np.ndarray]]:
-    """Fixed segments of `seconds` for benchmarks: each voice's clips joined, cut into consecutive
-    segments, taken round-robin over voices so every held-out voice is represented. Deterministic."""
-    streams = speaker_streams(read_manifest(manifest, split))
-    n = int(round(seconds * SAMPLE_RATE))
-    queues = {s: [streams[s][i:i + n] for i in range(0, len(streams[s]) - n + 1, n)] for s in sorted(streams)}
-    out: list[tuple[str, np.ndarray]] = []
-    depth = 0
-    while len(out) < count and any(depth < len(q) for q in queues.values()):
-        for speaker, q in queues.items():
-            if depth < len(q) and len(out) < count:
-                out.append((f"{speaker}/{depth:03d}", q[depth].copy()))
-        depth += 1
-    if not out:
-        raise SpeechInpaintError(f"{manifest}: no voice in split {split!r} has {seconds} s of audio")
-    return out
+def data_loaders(train_set: Dataset, val_set: Dataset, data: DataConfig) -> tuple[DataLoader, DataLoader]:
+    """The training loader (shuffled, whole batches) and the validation loader, as the data section sets."""
+    def loader(dataset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=data.batch_size, shuffle=shuffle, num_workers=data.workers,
+                          drop_last=shuffle, persistent_workers=data.workers > 0)
+
+    return loader(train_set, True), loader(val_set, False)

@@ -1,0 +1,1 @@
+"""Signal processing with no learned part: the STFT grids, phase reconstruction, log-magnitude interpolation."""
