@@ -22,7 +22,7 @@ torch.set_num_threads(1)
 
 DATA = Path(__file__).parent / "data"
 CLIP_NAMES = ("da_mercury.wav", "da_mars.wav", "da_7spoke.wav", "lt_letters_d_a_b.wav")
-# The evaluation grid of DESIGN.md (2048-point Hann, hop 512).
+# The evaluation grid of metrics.LSD_GRID (2048-point Hann, hop 512).
 EVAL_GRID = StftGrid(2048, 512)
 
 
@@ -66,7 +66,7 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def lsd(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """LSD as DESIGN.md defines it: log10 power on the 2048/512 grid, floor 1e-8, RMS over
+    """LSD as metrics.py defines it: log10 power on the 2048/512 grid, floor 1e-8, RMS over
     frequency per frame, mean over frames. Written out here so the tests check it independently."""
     ref = np.log10(np.maximum(EVAL_GRID.stft(reference).abs().numpy() ** 2, 1e-8))
     est = np.log10(np.maximum(EVAL_GRID.stft(estimate).abs().numpy() ** 2, 1e-8))

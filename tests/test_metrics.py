@@ -34,7 +34,7 @@ def test_identical_signals_score_perfectly(clip):
 
 
 def _lsd_by_hand(ref: np.ndarray, est: np.ndarray) -> float:
-    """DESIGN.md's LSD written out with numpy alone: centred 2048/512 periodic-Hann frames, log10 power."""
+    """The LSD of metrics.py written out with numpy alone: centred 2048/512 periodic-Hann frames, log10 power."""
     n_fft, hop = 2048, 512
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
 

@@ -15,7 +15,7 @@ from speechinpaint.dsp.spectral import MODEL_GRID
 
 from conftest import lsd
 
-ITERS = 16  # enough for the ordering to hold; DESIGN.md found 30 scored as 100
+ITERS = 16  # enough for the ordering to hold
 
 
 @pytest.mark.parametrize("kind", ["holes", "band"])

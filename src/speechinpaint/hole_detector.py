@@ -2,8 +2,8 @@
 
 A zeroed rectangle's dark core holds nothing but the rounding noise of the file's samples, which a rule
 can recognise; its edge cells do not, because the loud speech beside the hole refills them through the
-window's leakage and the STFT's overlap, and missing them costs most of the quality `--mask auto` loses
-(benchmarks/detect.py, the rule it replaced: IoU 0.765 and 0.55 PESQ lost). The inpainting network's
+window's leakage and the STFT's overlap, and restoring around missed edges is what costs a blind
+restoration most (benchmarks/detect.py measures it; the README has the figures). The inpainting network's
 architecture, small, learns the whole hole from the log-magnitude alone (configs/holes_detector.yaml,
 trained by `speechinpaint train`, shipped as weights/holes_detector.pt with its card).
 

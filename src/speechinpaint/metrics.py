@@ -19,7 +19,7 @@ from .errors import SpeechInpaintError
 from .masks import Mask, rasterise
 from .dsp.spectral import StftGrid
 
-# The LSD convention of DESIGN.md (AERO / AP-BWE): log10 power of a 2048-point Hann STFT, hop 512.
+# The LSD convention of the bandwidth-extension literature (AERO / AP-BWE): log10 power of a 2048-point Hann STFT, hop 512.
 LSD_GRID = StftGrid(2048, 512)
 LSD_FLOOR = 1e-8
 # Every key `score` returns, in table order.
@@ -98,7 +98,7 @@ def lsd_from_log_power(ref_log: np.ndarray, est_log: np.ndarray, region: np.ndar
 
 
 def lsd(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Log-spectral distance of DESIGN.md (AERO / AP-BWE convention)."""
+    """Log-spectral distance in the AERO / AP-BWE convention (LSD_GRID, log10 power)."""
     return lsd_from_log_power(log_power(reference), log_power(estimate))
 
 

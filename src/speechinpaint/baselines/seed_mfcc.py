@@ -1,6 +1,6 @@
 """The seed's system kept as a reproducible baseline: a per-frame MLP from corrupted to clean MFCCs.
 
-Everything follows the seed (see shared/seed/NOTES.md): pre-emphasis 0.97, 32 MFCCs from 128 Slaney
+Everything follows the seed (its card, weights/SEED_MFCC_CARD.md, gives the sources): pre-emphasis 0.97, 32 MFCCs from 128 Slaney
 mel bands (640-point FFT, hop 320, 20-8000 Hz, lifter 0.6), per-utterance mean/variance normalisation,
 Dense 512 ReLU -> BatchNorm -> Dense 32, MSE, Adagrad lr 1e-3, batch 128, and the output audio entirely
 resynthesised from MFCCs with Griffin-Lim (MFCC -> mel -> linear magnitude -> phase).

@@ -146,7 +146,7 @@ class InpaintingModule(L.LightningModule):
                     if metric == "pesq":
                         pesq_means.append(float(np.mean(values)))
         # The checkpoint to keep is chosen on what a listener hears: the log-magnitude L1 stops
-        # following PESQ once the network has learnt the easy part (seen in the first training run).
+        # following PESQ once the network has learnt the easy part.
         self.log("val/pesq", float(np.mean(pesq_means)) if pesq_means else 0.0, sync_dist=True)
 
     def configure_optimizers(self):
