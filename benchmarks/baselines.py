@@ -16,7 +16,6 @@ scoring runs in parallel over CPU cores.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from collections import defaultdict
@@ -25,13 +24,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _common import run_main
 from speechinpaint.audio import SAMPLE_RATE, load_audio
-from speechinpaint.files import list_audio_files
+from speechinpaint.corpora.manifest import Entry, read_manifest
 from speechinpaint.corruptions import corrupt, file_seed
+from speechinpaint.dsp.phase import DEFAULT_ITERS
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.evaluate import format_table, score_many, summarise
-from speechinpaint.dsp.phase import DEFAULT_ITERS
-from speechinpaint.restorers import restore
+from speechinpaint.files import list_audio_files
+from speechinpaint.restorers import InterpRestorer, OracleRestorer, ZeroRestorer
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO / "tests" / "data"
@@ -50,22 +51,16 @@ def manifest_files(manifest: Path, split: str, seed: int) -> list[tuple[str, Pat
 
     Within each speaker the order is shuffled with the seed; then one file of each speaker in turn.
     """
-    if not manifest.is_file():
-        raise SpeechInpaintError(f"{manifest}: no such manifest")
-    with manifest.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("split") == split]
-    if not rows:
-        raise SpeechInpaintError(f"{manifest}: no rows with split={split}")
     rng = np.random.default_rng(seed)
-    by_speaker: dict[str, list[str]] = defaultdict(list)
-    for r in rows:
-        by_speaker[r["speaker"]].append(r["path"])
+    by_speaker: dict[str, list[Entry]] = defaultdict(list)
+    for entry in read_manifest(manifest, split):
+        by_speaker[entry.speaker].append(entry)
     queues = []
     for speaker in sorted(by_speaker):
-        paths = sorted(by_speaker[speaker])
-        queues.append([paths[i] for i in rng.permutation(len(paths))])
+        entries = sorted(by_speaker[speaker], key=lambda e: e.path)
+        queues.append([entries[i] for i in rng.permutation(len(entries))])
     ordered = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
-    return [(p, manifest.parent / p) for p in ordered]
+    return [(e.path, e.file) for e in ordered]
 
 
 def folder_files(folder: Path) -> list[tuple[str, Path]]:
@@ -94,12 +89,14 @@ def run(clips: list[tuple[str, np.ndarray]], seed: int, iterations: int, jobs: i
     items, keys = [], []
     restore_seconds: dict[str, float] = defaultdict(float)
     audio_seconds = sum(len(a) for _, a in clips) / SAMPLE_RATE
+    shared = {"zero": ZeroRestorer(), "interp": InterpRestorer(iterations)}  # the oracle needs each clip's clean audio
     for kind, label, options in CONDITIONS:
         for name, clean in clips:
             corrupted, mask = corrupt(clean, kind, file_seed(seed, name), **options)
             for method in METHODS:
+                restorer = OracleRestorer(clean, iterations) if method == "oracle" else shared[method]
                 start = time.perf_counter()
-                estimate = restore(corrupted, mask, method, reference=clean, n_iter=iterations)
+                estimate = restorer.restore(corrupted, mask)
                 restore_seconds[f"{label}, {method}"] += time.perf_counter() - start
                 items.append((clean, estimate, mask))
                 keys.append(f"{label}, {method}")
@@ -125,25 +122,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=DEFAULT_ITERS, help="phase reconstruction iterations")
     p.add_argument("--jobs", type=int, help="scoring processes (default: CPU cores)")
     args = p.parse_args(argv)
-    try:
-        if args.manifest and args.folder:
-            raise SpeechInpaintError("give a folder or --manifest, not both")
-        if args.manifest:
-            files = manifest_files(args.manifest, args.split, args.seed)
-            source = f"{args.manifest} (split {args.split})"
-        else:
-            folder = Path(args.folder) if args.folder else DEFAULT_FOLDER
-            files = folder_files(folder)
-            source = str(folder)
-        if args.limit is not None and args.limit < 1:
-            raise SpeechInpaintError("--limit must be at least 1")
-        clips = segments(files, args.segment, args.limit)
-        seconds = sum(len(a) for _, a in clips) / SAMPLE_RATE
-        start = time.perf_counter()
-        table, restore_total = run(clips, args.seed, args.iterations, args.jobs)
-    except SpeechInpaintError as exc:
-        print(f"baselines: error: {exc}", file=sys.stderr)
-        return 1
+    if args.manifest and args.folder:
+        raise SpeechInpaintError("give a folder or --manifest, not both")
+    if args.limit is not None and args.limit < 1:
+        raise SpeechInpaintError("--limit must be at least 1")
+    if args.manifest:
+        files = manifest_files(args.manifest, args.split, args.seed)
+        source = f"{args.manifest} (split {args.split})"
+    else:
+        folder = Path(args.folder) if args.folder else DEFAULT_FOLDER
+        files = folder_files(folder)
+        source = str(folder)
+    clips = segments(files, args.segment, args.limit)
+    seconds = sum(len(a) for _, a in clips) / SAMPLE_RATE
+    start = time.perf_counter()
+    table, restore_total = run(clips, args.seed, args.iterations, args.jobs)
     print(f"{source}: {len(clips)} segments of up to {args.segment:g} s, {seconds:.1f} s of audio; seed {args.seed}; "
           f"{args.iterations} phase iterations; {torch.get_num_threads()} torch threads")
     print(table)
@@ -152,4 +145,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

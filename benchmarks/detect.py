@@ -16,7 +16,6 @@ false marks' cost).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -24,16 +23,18 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from _common import run_main
 from speechinpaint.audio import SAMPLE_RATE, as_pcm16, load_audio
-from speechinpaint.files import list_audio_files
+from speechinpaint.corpora.manifest import read_manifest
 from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.detection import detect_mask
+from speechinpaint.dsp.spectral import MODEL_GRID
 from speechinpaint.errors import SpeechInpaintError
+from speechinpaint.files import list_audio_files
 from speechinpaint.hole_detector import HoleDetector
 from speechinpaint.masks import Mask, cells_to_regions, rasterise
 from speechinpaint.metrics import pesq_wb, stoi
-from speechinpaint.restorers import restore
-from speechinpaint.dsp.spectral import MODEL_GRID
+from speechinpaint.restorers import InterpRestorer, make_restorer
 
 SEGMENT = 6 * SAMPLE_RATE
 KINDS = ("holes", "gaps", "band")
@@ -83,11 +84,8 @@ def main() -> int:
 
     by_speaker: dict[str, list[Path]] = defaultdict(list)
     if args.manifest:
-        root = Path(args.manifest).parent
-        with open(args.manifest, newline="") as fh:
-            for row in csv.DictReader(fh):
-                if row["split"] == args.split:
-                    by_speaker[row["speaker"]].append(root / row["path"])
+        for entry in read_manifest(args.manifest, args.split):
+            by_speaker[entry.speaker].append(entry.file)
     elif args.folder:
         for f in list_audio_files(args.folder):
             try:
@@ -103,15 +101,14 @@ def main() -> int:
         p.error("no 6 s segment could be made from that input")
 
     methods = [m for m in args.methods.split(",") if m]
-    inpainter = None
+    restorers = {m: make_restorer(m) for m in methods if m != "model"}
     if "model" in methods:
         try:
-            from speechinpaint.inpainter import Inpainter
-
-            inpainter = Inpainter.from_checkpoint(args.checkpoint)
+            restorers["model"] = make_restorer("model", checkpoint=args.checkpoint)
         except Exception as exc:  # no shipped weights yet, or an incompatible file: say so, go on
             print(f"note: method 'model' skipped, the model could not be loaded: {exc}", file=sys.stderr)
             methods.remove("model")
+    interp = InterpRestorer()
 
     detector = HoleDetector.from_checkpoint(args.detector)
     rows = defaultdict(list)
@@ -131,11 +128,11 @@ def main() -> int:
             both = {"hits": truth & det, "union": truth | det}
             for label, cells in both.items():
                 mask = Mask(SAMPLE_RATE, len(bad), cells_to_regions(cells, MODEL_GRID, len(bad)))
-                score, _ = pesq_wb(clean, restore(bad, mask, "interp"))
+                score, _ = pesq_wb(clean, interp.restore(bad, mask))
                 rows[kind, f"interp_pesq_{label}"].append(np.nan if score is None else score)
             for method in methods:
                 for label, mask in (("true", true_mask), ("auto", found)):
-                    est = restore(bad, mask, method, inpainter=inpainter)
+                    est = restorers[method].restore(bad, mask)
                     score, _ = pesq_wb(clean, est)
                     rows[kind, f"{method}_pesq_{label}"].append(np.nan if score is None else score)
                     rows[kind, f"{method}_stoi_{label}"].append(stoi(clean, est) or np.nan)
@@ -166,4 +163,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -19,10 +19,13 @@ import sys
 import numpy as np
 import torch
 
+from _common import run_main
 from speechinpaint.audio import as_pcm16
-from speechinpaint.data import CropConfig, CropDataset, read_manifest, speaker_streams
+from speechinpaint.corpora.manifest import read_manifest
+from speechinpaint.corpora.streams import speaker_streams
 from speechinpaint.detection import drop_speckle
 from speechinpaint.hole_detector import HoleDetector
+from speechinpaint.training.data import CropConfig, CropDataset
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 MIN_CELLS = (0, 16, 64, 256)
@@ -37,8 +40,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     torch.set_num_threads(2)
+    entries = read_manifest(args.manifest, "train")
     detector = HoleDetector.from_checkpoint(args.checkpoint)
-    streams = speaker_streams(read_manifest(args.manifest, "train"))
+    streams = speaker_streams(entries)
     crops = CropDataset(streams, CropConfig(crop_seconds=4.0, mixture={"holes": 1.0}), args.crops, args.seed)
     scores = {(t, m): ([], []) for t in THRESHOLDS for m in MIN_CELLS}
     for i in range(args.crops):
@@ -63,4 +67,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -11,17 +11,20 @@ which shows whether PESQ rewards a quieter (under-) estimate over the loss-optim
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import torch
 
-from speechinpaint.dsp.interpolation import interpolate_log_magnitude
+from _common import run_main
+from speechinpaint.corpora.streams import evaluation_segments
 from speechinpaint.corruptions import corrupt, file_seed
-from speechinpaint.data import evaluation_segments
-from speechinpaint.inpainter import Inpainter
-from speechinpaint.metrics import score
-from speechinpaint.restorers import missing_bins, restore_from_magnitude
+from speechinpaint.dsp.interpolation import interpolate_log_magnitude
 from speechinpaint.dsp.spectral import MODEL_GRID, log_magnitude
+from speechinpaint.inpainter import Inpainter
+from speechinpaint.masks import missing_bins
+from speechinpaint.metrics import score
+from speechinpaint.reconstruction import restore_from_magnitude
 
 GAINS_DB = (0.0, -4.3, -8.7, -17.4)  # 0, 0.5, 1, 2 in natural-log magnitude
 
@@ -33,8 +36,8 @@ def main() -> None:
     p.add_argument("--checkpoint", help="default: the shipped model")
     args = p.parse_args()
     torch.set_num_threads(2)
-    ip = Inpainter.from_checkpoint(args.checkpoint)
     segs = evaluation_segments(args.manifest, "valid", args.count)
+    ip = Inpainter.from_checkpoint(args.checkpoint)
     print("| condition | method | log-mag L1 in holes | bias | PESQ | STOI |\n|---|---|---|---|---|---|")
     gain_rows = []
     for kind in ("holes", "gaps", "band"):
@@ -68,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -11,15 +11,16 @@ corrupted (seeded), restored by zero / interp / model / oracle, and scored again
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
 
+from _common import run_main
+from speechinpaint.corpora.streams import evaluation_segments
 from speechinpaint.corruptions import corrupt, file_seed
-from speechinpaint.data import evaluation_segments
 from speechinpaint.evaluate import format_table, score_many, summarise
-from speechinpaint.inpainter import Inpainter
-from speechinpaint.restorers import restore
+from speechinpaint.restorers import OracleRestorer, make_restorer
 
 CONDITIONS = (
     ("holes", "holes 30 %", {"coverage": 0.30}),
@@ -48,12 +49,12 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=None)
     args = p.parse_args()
     torch.set_num_threads(2)
-    inpainter = Inpainter.from_checkpoint(args.checkpoint)
-    inpainter.n_iter = args.iterations
     segs = evaluation_segments(args.manifest, args.split, args.count, args.seconds)
+    methods = ("zero", "interp", "model", "oracle")
+    # One restorer per method; the oracle's is made per segment, from that segment's clean audio.
+    restorers = {m: make_restorer(m, args.iterations, args.checkpoint) for m in methods if m != "oracle"}
     voices = sorted({name.split("/")[0] for name, _ in segs})
     print(f"{len(segs)} segments of {args.seconds:g} s from {len(voices)} held-out voices: {', '.join(voices)}")
-    methods = ("zero", "interp", "model", "oracle")
     failures = []
     for kind, label, kwargs in CONDITIONS:
         items = {m: [] for m in methods}
@@ -61,8 +62,9 @@ def main() -> None:
         for name, clean in segs:
             corrupted, mask = corrupt(clean, kind, seed=file_seed(args.seed, f"{kind}:{name}"), **kwargs)
             for m in methods:
+                restorer = OracleRestorer(clean, args.iterations) if m == "oracle" else restorers[m]
                 start = time.perf_counter()
-                restored = restore(corrupted, mask, m, reference=clean, n_iter=args.iterations, inpainter=inpainter)
+                restored = restorer.restore(corrupted, mask)
                 seconds[m] += time.perf_counter() - start
                 items[m].append((clean, restored, mask))
         summaries = {}
@@ -89,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

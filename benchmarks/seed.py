@@ -4,7 +4,7 @@
     python benchmarks/seed.py --limit 100 --manifest data/starter/manifest.csv
 
 Each validation speaker's clips are joined and cut into 6 s segments, taken in turn from each speaker
-(data.evaluation_segments, shared by the benchmarks); each segment gets the `holes` corruption (true
+(corpora.streams.evaluation_segments, shared by the benchmarks); each segment gets the `holes` corruption (true
 30 % coverage) with a seed from --seed and its name. Two scorings:
 
 (a) the seed's convention, so its published table can sit beside ours: the reference is the clean audio
@@ -29,13 +29,14 @@ import numpy as np
 import scipy.signal
 import torch
 
+from _common import run_main
 from speechinpaint.audio import SAMPLE_RATE
-from speechinpaint.baselines.seed_mfcc import load_seed_mlp, mfcc, mfcc_to_audio, restore_seed_mfcc
+from speechinpaint.baselines.seed_mfcc import load_seed_mlp, mfcc, mfcc_to_audio
+from speechinpaint.corpora.streams import evaluation_segments
 from speechinpaint.corruptions import corrupt, file_seed
-from speechinpaint.data import evaluation_segments
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.evaluate import format_table, score_many, summarise
-from speechinpaint.restorers import restore
+from speechinpaint.restorers import InterpRestorer, OracleRestorer, SeedMfccRestorer, ZeroRestorer
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_STOI, SEED_PESQ, SEED_LSD = "STOI (a)", "PESQ (a)", "LSD (a)"
@@ -79,7 +80,9 @@ def display(key: str) -> str:
 def run(clips, seed: int, inpainter, jobs: int | None) -> str:
     """Restore every segment with every method, score it both ways, and lay out the table."""
     methods = ["seed-mfcc", "mfcc-oracle", "zero", "interp", "oracle"] + (["model"] if inpainter else [])
-    seed_model = load_seed_mlp()
+    # One restorer per method; the oracle's is made per segment, from that segment's clean audio.
+    restorers = {"seed-mfcc": SeedMfccRestorer(load_seed_mlp()), "zero": ZeroRestorer(), "interp": InterpRestorer(),
+                 "model": inpainter}
     ours, seeds, keys = [], [], []
     seconds: dict[str, float] = defaultdict(float)
     for name, clean in clips:
@@ -89,13 +92,12 @@ def run(clips, seed: int, inpainter, jobs: int | None) -> str:
         seconds["mfcc-oracle"] += time.perf_counter() - start
         estimates = {"corrupted, resynthesised from its MFCCs": mfcc_to_audio(mfcc(corrupted), len(clean))}
         for method in methods:
-            start = time.perf_counter()
-            if method == "seed-mfcc":
-                estimates[method] = restore_seed_mfcc(corrupted, mask, seed_model)
-            elif method == "mfcc-oracle":
+            if method == "mfcc-oracle":
                 estimates[method] = reference_a  # timed above, where it was made
-            else:
-                estimates[method] = restore(corrupted, mask, method, reference=clean, inpainter=inpainter)
+                continue
+            restorer = OracleRestorer(clean) if method == "oracle" else restorers[method]
+            start = time.perf_counter()
+            estimates[method] = restorer.restore(corrupted, mask)
             seconds[method] += time.perf_counter() - start
         for key, est in estimates.items():
             keys.append(key)
@@ -156,15 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, help="scoring processes (default: CPU cores)")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    try:
-        if args.limit < 1:
-            raise SpeechInpaintError("--limit must be at least 1")
-        clips = evaluation_segments(args.manifest, "valid", args.limit, args.segment)
-        inpainter, why = load_model(args.checkpoint)
-        table = run(clips, args.seed, inpainter, args.jobs)
-    except SpeechInpaintError as exc:
-        print(f"seed: error: {exc}", file=sys.stderr)
-        return 1
+    if args.limit < 1:
+        raise SpeechInpaintError("--limit must be at least 1")
+    clips = evaluation_segments(args.manifest, "valid", args.limit, args.segment)
+    inpainter, why = load_model(args.checkpoint)
+    table = run(clips, args.seed, inpainter, args.jobs)
     speakers = sorted({name.split("/")[0] for name, _ in clips})
     print(
         f"{args.manifest} (valid): {len(clips)} segments of {args.segment:g} s from {len(speakers)} held-out speakers "
@@ -180,4 +178,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -21,8 +21,10 @@ import time
 import numpy as np
 import torch
 
+from _common import run_main
+from speechinpaint.corpora.manifest import read_manifest
+from speechinpaint.corpora.streams import evaluation_segments
 from speechinpaint.corruptions import corrupt
-from speechinpaint.data import evaluation_segments
 
 MEMORY_CHILD = """
 import sys, numpy as np, torch
@@ -32,8 +34,8 @@ def peak_mb():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 torch.set_num_threads(int(sys.argv[2]))
+from speechinpaint.corpora.streams import evaluation_segments
 from speechinpaint.corruptions import corrupt
-from speechinpaint.data import evaluation_segments
 from speechinpaint.inpainter import Inpainter
 segs = evaluation_segments(sys.argv[1], "valid", 100, 6.0)
 clean = np.tile(np.concatenate([s for _, s in segs]), 2)[: 600 * 16000]
@@ -84,12 +86,13 @@ def detection_rtf(clean: np.ndarray) -> float:
 
 
 def training_throughput(manifest: str, device: str, steps: int = 6) -> float:
-    from speechinpaint.training.run import build_data, load_config, InpaintingModule
+    from speechinpaint.training.config import load_config
+    from speechinpaint.training.inpainting import inpainting_task
 
-    config = load_config("configs/default.yaml")
-    config["data"]["manifest"] = manifest
-    loader, _, _ = build_data(config)
-    module = InpaintingModule(config).to(device)
+    settings = load_config("configs/default.yaml")
+    settings.data.manifest = manifest
+    module, loader, _ = inpainting_task(settings)
+    module = module.to(device)
     module.model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(module.parameters(), 1e-3)
     batches = iter(loader)
@@ -116,6 +119,8 @@ def main() -> None:
     p.add_argument("--manifest", default="data/starter/manifest.csv")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    for split in ("valid", "train"):  # a corpus not prepared yet fails here, in one line, before any timing
+        read_manifest(args.manifest, split)
     torch.set_num_threads(args.threads)
     from speechinpaint.inpainter import Inpainter
 
@@ -142,4 +147,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))
