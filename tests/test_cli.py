@@ -21,7 +21,7 @@ from conftest import lsd
 from test_audio import BAD_INPUTS, write_bad
 
 CLEAN_NAMES = ["a.wav", "c_stereo.wav", "sub/b.flac"]
-OUT_NAMES = ["a.wav", "c_stereo.wav", "sub/b.wav"]
+OUT_NAMES = CLEAN_NAMES  # a folder's outputs keep their names and formats
 
 
 def run(capsys, *argv) -> tuple[int, str]:
@@ -64,13 +64,14 @@ def test_corrupt_folder(capsys, tmp_path, clean_dir, kind):
     out = tmp_path / "bad"
     rc, _ = run(capsys, "corrupt", clean_dir, "-o", out, "--kind", kind, "--seed", 3)
     assert rc == 0
-    expected = sorted(OUT_NAMES + [n.replace(".wav", ".mask.json") for n in OUT_NAMES])
+    expected = sorted(OUT_NAMES + [str(mask_path_for(Path(n)).as_posix()) for n in OUT_NAMES])
     assert out_files(out) == expected
     assert snapshot(clean_dir) == before
     for clean_name, out_name in zip(CLEAN_NAMES, OUT_NAMES):
         clean = load_audio(clean_dir / clean_name)
-        info = sf.info(out / out_name)
-        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        info, source = sf.info(out / out_name), sf.info(clean_dir / clean_name)
+        assert (info.samplerate, info.channels, info.subtype, info.format) == \
+            (source.samplerate, source.channels, source.subtype, source.format)
         bad = load_audio(out / out_name, check=False)
         mask = load_mask(mask_path_for(out / out_name))
         assert len(bad) == len(clean) == mask.num_samples
@@ -135,11 +136,11 @@ def test_restore_single_files(capsys, tmp_path, clean_dir, corrupted_dir):
     assert len(load_audio(tmp_path / "r.wav")) == len(load_audio(clean_dir / "a.wav"))
     # Into an existing folder, with the mask named explicitly and a single clean file as the reference.
     (tmp_path / "into").mkdir()
-    rc, err = run(capsys, "restore", corrupted_dir / "sub" / "b.wav", "-o", tmp_path / "into", "--method", "oracle",
+    rc, err = run(capsys, "restore", corrupted_dir / "sub" / "b.flac", "-o", tmp_path / "into", "--method", "oracle",
                   "--mask", corrupted_dir / "sub" / "b.mask.json", "--reference", clean_dir / "sub" / "b.flac",
                   "--iterations", 8)
     assert rc == 0, err
-    assert out_files(tmp_path / "into") == ["b.wav"]
+    assert out_files(tmp_path / "into") == ["b.flac"]
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
@@ -223,10 +224,10 @@ def test_corrupt_bad_option(capsys, tmp_path, clean_dir, option):
     assert not (tmp_path / "o.wav").exists()
 
 
-def test_stereo_input_is_accepted_and_mixed(capsys, tmp_path, clean_dir):
+def test_stereo_input_is_accepted_and_kept(capsys, tmp_path, clean_dir):
     rc, err = run(capsys, "corrupt", clean_dir / "c_stereo.wav", "-o", tmp_path / "c.wav", "--kind", "gaps")
     assert rc == 0 and err == ""
-    assert sf.info(tmp_path / "c.wav").channels == 1
+    assert sf.info(tmp_path / "c.wav").channels == 2
 
 
 def test_folder_with_one_bad_file_reports_it_and_does_the_rest(capsys, tmp_path, clean_dir):
@@ -235,7 +236,7 @@ def test_folder_with_one_bad_file_reports_it_and_does_the_rest(capsys, tmp_path,
     assert rc == 1 and "Traceback" not in err
     errors = [line for line in err.splitlines() if "speechinpaint: error:" in line]
     assert len(errors) == 1 and "broken.wav" in errors[0]
-    assert sorted(OUT_NAMES) == sorted(n for n in out_files(tmp_path / "out") if n.endswith(".wav"))
+    assert sorted(OUT_NAMES) == sorted(n for n in out_files(tmp_path / "out") if not n.endswith(".mask.json"))
 
 
 def console_script() -> Path:
@@ -262,8 +263,8 @@ def test_installed_console_script(tmp_path, clean_dir):
 
 
 def test_two_inputs_for_one_output_are_refused(capsys, tmp_path, clean_dir):
-    (clean_dir / "a.flac").write_bytes((clean_dir / "sub" / "b.flac").read_bytes())  # a.wav and a.flac -> a.wav
-    rc, err = run(capsys, "corrupt", clean_dir, "-o", tmp_path / "out", "--kind", "gaps")
+    (clean_dir / "a.flac").write_bytes((clean_dir / "sub" / "b.flac").read_bytes())  # -> a.mask.json twice
+    rc, err = run(capsys, "detect", clean_dir, "-o", tmp_path / "out")
     assert_one_error_line(rc, err, "would both be written to")
     assert not (tmp_path / "out").exists()
 

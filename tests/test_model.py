@@ -10,8 +10,8 @@ from speechinpaint.audio import load_audio
 from speechinpaint.checkpoint import MODEL_FORMAT, export_weights, load_checkpoint
 from speechinpaint.corruptions import corrupt
 from speechinpaint.errors import SpeechInpaintError
-from speechinpaint.inpainter import Inpainter, crop_mask
-from speechinpaint.masks import Mask, Region, gap_sample_mask, rasterise
+from speechinpaint.inpainter import Inpainter
+from speechinpaint.masks import Mask, Region, crop_mask, gap_sample_mask, rasterise
 from speechinpaint.model import InpaintUNet, ModelConfig, estimate_log_magnitude
 from speechinpaint.dsp.spectral import MODEL_GRID
 

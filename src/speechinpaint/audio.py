@@ -1,11 +1,14 @@
-"""Load any audio soundfile reads as mono float32 at 16 kHz, and write 16-bit wav atomically.
+"""Audio files in two forms: a user's recording in its own terms (any rate, channels and sample format,
+read and written so that an unchanged sample comes back bit for bit), and the mono float32 16 kHz
+signal the restorers, metrics and corpora work on. Writes are atomic.
 
-Every other module works on the arrays this one returns, so the checks for bad input live here once.
+Every other module works on what this one returns, so the checks for bad input live here once.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,101 @@ MIN_SAMPLES = 640
 SILENCE_PEAK = 1e-5
 # Rates below this cannot hold speech worth restoring; 8 kHz telephone audio is the lowest we accept.
 MIN_INPUT_RATE = 8000
+# Containers by file suffix (what `-o NAME.ext` asks for) and the integer width of each PCM subtype.
+CONTAINERS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".opus": "OGG", ".aiff": "AIFF",
+              ".aif": "AIFF", ".au": "AU", ".mp3": "MP3"}
+PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
+
+@dataclass
+class Recording:
+    """A file's samples in its own terms: [channels, samples] float64 at its own rate, unclipped.
+
+    PCM samples are k / 2**(bits - 1) exactly, as soundfile reads them, so `write_recording` turns an
+    unchanged sample back into the same integer; float files keep their values, beyond full scale too.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    subtype: str
+    container: str
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def num_samples(self) -> int:
+        return self.samples.shape[1]
+
+
+def read_recording(path: str | os.PathLike) -> Recording:
+    """A file as it is (see Recording); unreadable, empty, too slow a rate or non-finite is one clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechInpaintError(f"{path}: no such file")
+    try:
+        info = sf.info(str(path))
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for unreadable files
+        raise SpeechInpaintError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
+    if data.shape[0] == 0:
+        raise SpeechInpaintError(f"{path}: the file holds no samples")
+    if rate < MIN_INPUT_RATE:
+        raise SpeechInpaintError(f"{path}: sample rate {rate} Hz is below the supported minimum of {MIN_INPUT_RATE} Hz")
+    if not np.all(np.isfinite(data)):
+        raise SpeechInpaintError(f"{path}: the signal contains NaN or infinite samples")
+    return Recording(np.ascontiguousarray(data.T), rate, info.subtype, info.format)
+
+
+def container_for(path: str | os.PathLike) -> str:
+    """The container a file name asks for, from its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in CONTAINERS:
+        known = ", ".join(sorted(CONTAINERS))
+        raise SpeechInpaintError(f"{path}: {suffix or 'no suffix'} is not an audio file type this tool writes ({known})")
+    return CONTAINERS[suffix]
+
+
+def output_subtype(path: str | os.PathLike, subtype: str, requested: str | None = None) -> tuple[str, str | None]:
+    """(subtype to write, a note for the user or None): the requested one, else the input's own, else
+    (when the container cannot hold it, e.g. an MP3's in a WAV) the container's default."""
+    container = container_for(path)
+    if requested:
+        if not sf.check_format(container, requested.upper()):
+            allowed = ", ".join(sf.available_subtypes(container))
+            raise SpeechInpaintError(f"{path}: {container} cannot hold --subtype {requested} (it holds {allowed})")
+        return requested.upper(), None
+    if sf.check_format(container, subtype):
+        return subtype, None
+    fallback = sf.default_subtype(container)
+    return fallback, f"{path}: {container} cannot hold {subtype}; writing {fallback} (--subtype chooses)"
+
+
+def write_recording(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str) -> None:
+    """Write [channels, samples] atomically (see recording_writer)."""
+    atomic_write(path, recording_writer(path, samples, sample_rate, subtype))
+
+
+def recording_writer(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str):
+    """A function that writes [channels, samples] to a given file in the container `path`'s suffix names.
+
+    PCM: rounded to the subtype's own integers (so an unchanged sample is bit-identical) and clipped at
+    full scale; FLOAT and DOUBLE: as they are, unclipped; any other (lossy) subtype: clipped floats.
+    """
+    container = container_for(path)
+    samples = np.asarray(samples, dtype=np.float64)
+    if subtype in PCM_BITS:
+        bits = PCM_BITS[subtype]
+        scale = float(2 ** (bits - 1))
+        ints = np.clip(np.round(samples * scale), -scale, scale - 1).astype(np.int64)
+        data = (ints << (32 - bits)).astype(np.int32).T
+    elif subtype in FLOAT_SUBTYPES:
+        data = samples.T
+    else:
+        data = np.clip(samples, -1.0, 1.0).T
+    return lambda tmp: sf.write(tmp, data, sample_rate, subtype=subtype, format=container)
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

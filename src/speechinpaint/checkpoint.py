@@ -38,7 +38,7 @@ def read_checkpoint(path: str | Path) -> tuple[str | None, dict, dict]:
     if not path.is_file():
         raise SpeechInpaintError(f"{path}: no such checkpoint")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise SpeechInpaintError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from None
     if not isinstance(blob, dict):

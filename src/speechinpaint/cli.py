@@ -8,19 +8,21 @@ import sys
 
 from . import __version__
 from .errors import SpeechInpaintError
+from .files import os_error_line
 
 
 def cmd_corrupt(args) -> int:
     from .corruptions import corrupt_files
 
-    return corrupt_files(args.input, args.output, args.kind, args.seed, args.coverage, args.loss_rate, args.cutoff_hz)
+    return corrupt_files(args.input, args.output, args.kind, args.seed, args.coverage, args.loss_rate, args.cutoff_hz,
+                         args.subtype)
 
 
 def cmd_restore(args) -> int:
     from .restorers import restore_files
 
     return restore_files(args.input, args.output, args.method, args.mask, args.checkpoint, args.reference,
-                         args.iterations, args.device)
+                         args.iterations, args.device, args.sample_rate, args.subtype, args.detect, args.save_mask)
 
 
 def cmd_evaluate(args) -> int:
@@ -61,7 +63,7 @@ def cmd_data(args) -> int:
 def cmd_detect(args) -> int:
     from .detection import detect_files
 
-    return detect_files(args.input, args.output, args.device)
+    return detect_files(args.input, args.output, args.device, args.detect)
 
 
 def cmd_demo(args) -> int:
@@ -89,6 +91,16 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc")  # restorers.METHODS, without importing torch
+KINDS = ("holes", "gaps", "band")  # detection.KINDS, likewise
+
+
+def kinds_list(text: str) -> tuple[str, ...]:
+    """'holes,gaps' -> ('holes', 'gaps'); an unknown kind is argparse's one-line error."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"choose some of {','.join(KINDS)} (got {text!r})")
+    return kinds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,24 +109,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("corrupt", help="damage clean speech (holes, packet-loss gaps, missing band) and write masks")
-    c.add_argument("input", help="audio file or folder")
-    c.add_argument("-o", "--output", required=True, help="output .wav file or folder")
+    c.add_argument("input", help="audio file or folder (any rate from 8 kHz, any channels)")
+    c.add_argument("-o", "--output", required=True, help="output audio file or folder (DIR/ makes a folder)")
     c.add_argument("--kind", required=True, choices=("holes", "gaps", "band"))
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--coverage", type=float, default=0.30, help="holes: fraction of the spectrogram area")
     c.add_argument("--loss-rate", type=float, default=0.2, help="gaps: fraction of 20 ms packets lost")
     c.add_argument("--cutoff-hz", type=float, default=4000.0, help="band: upper band edge kept")
+    c.add_argument("--subtype", help="sample format of the output (PCM_16, PCM_24, FLOAT, ...; default: the input's)")
     c.set_defaults(func=cmd_corrupt)
 
     r = sub.add_parser("restore", help="fill the missing regions of corrupted speech")
     r.add_argument("input", help="corrupted audio file or folder (NAME.mask.json beside each)")
-    r.add_argument("-o", "--output", required=True, help="output .wav file or folder")
+    r.add_argument("-o", "--output", required=True,
+                   help="output file (its suffix names the container) or folder (DIR/ makes one; names kept)")
     r.add_argument("--mask", help="mask file (default: NAME.mask.json beside the input), or 'auto' to detect it")
     r.add_argument("--method", default="model", choices=METHODS)
     r.add_argument("--checkpoint", help="your own trained checkpoint instead of the shipped model")
     r.add_argument("--reference", help="clean audio (file or folder), for the oracle method")
     r.add_argument("--iterations", type=int, default=32, help="phase reconstruction iterations")
     r.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda, cuda:1, mps)")
+    r.add_argument("--sample-rate", type=int, help="output rate (default: the input's; higher than an input below "
+                   "16 kHz extends its band)")
+    r.add_argument("--subtype", help="output sample format (PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE; default: the input's)")
+    r.add_argument("--detect", type=kinds_list, default=KINDS, help="with --mask auto: what to look for (default: "
+                   "holes,gaps,band)")
+    r.add_argument("--save-mask", action="store_true", help="also write the mask used as NAME.mask.json beside the output")
     r.set_defaults(func=cmd_restore)
 
     e = sub.add_parser("evaluate", help="score restored audio against the clean original (STOI, PESQ, LSD)")
@@ -152,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("input", help="audio file or folder")
     dt.add_argument("-o", "--output", required=True, help="mask file (NAME.mask.json) or folder")
     dt.add_argument("--device", default="cpu", help="torch device of the holes detector (cpu, cuda, mps)")
+    dt.add_argument("--detect", type=kinds_list, default=KINDS, help="what to look for (default: holes,gaps,band)")
     dt.set_defaults(func=cmd_detect)
 
     dm = sub.add_parser("demo", help="corrupt and restore the bundled example, print the table")
@@ -167,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SpeechInpaintError as exc:
         print(f"speechinpaint: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full disk or an unwritable --json, plot -o, ...: one line, not a traceback
+        print(f"speechinpaint: error: {os_error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("speechinpaint: interrupted", file=sys.stderr)

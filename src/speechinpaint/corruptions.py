@@ -7,16 +7,17 @@ Each returns the corrupted audio and the Mask that describes exactly what was de
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, load_audio, resample, save_audio
+from .audio import SAMPLE_RATE, check_signal, container_for, output_subtype, read_recording, recording_writer, resample
+from .dsp.spectral import SEED_GRID, StftGrid
 from .errors import SpeechInpaintError
-from .files import file_pairs, for_each_file
-from .masks import Mask, Region, gap_sample_mask, mask_path_for, rasterise, save_mask, true_runs
-from .dsp.spectral import SEED_GRID
+from .files import atomic_write_all, file_pairs, for_each_file, refuse_overwrite
+from .masks import Mask, Region, gap_sample_mask, mask_path_for, mask_writer, rasterise, true_runs
 
 KINDS = ("holes", "gaps", "band")
 
@@ -81,20 +82,29 @@ def holes_mask(num_samples: int, rng: np.random.Generator, coverage: float = 0.3
     return Mask(SAMPLE_RATE, num_samples, regions)
 
 
+def seed_grid_at(sample_rate: int) -> StftGrid:
+    """The seed's grid (40 ms windows, 20 ms hop) at another rate."""
+    hop = int(round(SEED_GRID.hop * sample_rate / SAMPLE_RATE))
+    return StftGrid(2 * hop, hop, sample_rate)
+
+
 def apply_holes(audio: np.ndarray, mask: Mask) -> np.ndarray:
-    """Zero the masked bins of the seed-grid STFT and invert, as the seed corrupted its audio."""
-    spec = SEED_GRID.stft(audio)
-    missing = torch.from_numpy(rasterise(mask, SEED_GRID, spec.shape[-1]))
+    """Zero the masked bins of the seed-grid STFT (at the mask's rate) and invert, as the seed corrupted
+    its audio. audio: [samples] or [channels, samples]."""
+    grid = SEED_GRID if mask.sample_rate == SAMPLE_RATE else seed_grid_at(mask.sample_rate)
+    spec = grid.stft(audio)
+    missing = torch.from_numpy(rasterise(mask, grid, spec.shape[-1]))
     spec = spec.masked_fill(missing, 0)
-    return SEED_GRID.istft(spec, len(audio)).numpy()
+    return grid.istft(spec, audio.shape[-1]).numpy()
 
 
-def gaps_mask(num_samples: int, rng: np.random.Generator, loss_rate: float = 0.2) -> Mask:
+def gaps_mask(num_samples: int, rng: np.random.Generator, loss_rate: float = 0.2, sample_rate: int = SAMPLE_RATE) -> Mask:
     """Lose 20 ms packets in bursts of 1-6 until `loss_rate` of the packets are gone.
 
     Bursts are kept apart by at least one received packet, so none grows past 120 ms by merging.
     """
-    num_packets = -(-num_samples // PACKET_SAMPLES)
+    packet = PACKET_SAMPLES * sample_rate // SAMPLE_RATE
+    num_packets = -(-num_samples // packet)
     lost = np.zeros(num_packets, dtype=bool)
     target = int(round(loss_rate * num_packets))
     tries = 0
@@ -108,9 +118,9 @@ def gaps_mask(num_samples: int, rng: np.random.Generator, loss_rate: float = 0.2
         lost[start:start + burst] = True
     regions = []
     for a, b in true_runs(lost):
-        t1 = min(b * PACKET_SAMPLES, num_samples) / SAMPLE_RATE
-        regions.append(Region(a * PACKET_SAMPLES / SAMPLE_RATE, t1, 0.0, SAMPLE_RATE / 2))
-    return Mask(SAMPLE_RATE, num_samples, regions)
+        t1 = min(b * packet, num_samples) / sample_rate
+        regions.append(Region(a * packet / sample_rate, t1, 0.0, sample_rate / 2))
+    return Mask(sample_rate, num_samples, regions)
 
 
 def apply_gaps(audio: np.ndarray, mask: Mask) -> np.ndarray:
@@ -120,17 +130,17 @@ def apply_gaps(audio: np.ndarray, mask: Mask) -> np.ndarray:
     return out
 
 
-def band_mask(num_samples: int, cutoff_hz: float = 4000.0) -> Mask:
+def band_mask(num_samples: int, cutoff_hz: float = 4000.0, sample_rate: int = SAMPLE_RATE) -> Mask:
     """One region over the whole file from where the resampler's filter starts to cut, up to Nyquist."""
     f0 = BAND_PASSBAND * cutoff_hz
-    return Mask(SAMPLE_RATE, num_samples, [Region(0.0, num_samples / SAMPLE_RATE, f0, SAMPLE_RATE / 2)])
+    return Mask(sample_rate, num_samples, [Region(0.0, num_samples / sample_rate, f0, sample_rate / 2)])
 
 
-def apply_band(audio: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:
+def apply_band(audio: np.ndarray, cutoff_hz: float = 4000.0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Resample to twice the cutoff and back: a real narrow-band channel, not a brick-wall filter."""
     low_rate = int(round(2 * cutoff_hz))
-    narrow = resample(audio, SAMPLE_RATE, low_rate)
-    wide = resample(narrow, low_rate, SAMPLE_RATE)
+    narrow = resample(audio, sample_rate, low_rate)
+    wide = resample(narrow, low_rate, sample_rate)
     return wide[: len(audio)] if len(wide) >= len(audio) else np.pad(wide, (0, len(audio) - len(wide)))
 
 
@@ -148,32 +158,73 @@ def corrupt(
     """
     rng = np.random.default_rng(seed)
     n = len(audio)
-    if kind == "holes" and not 0 < coverage < 1:
-        raise SpeechInpaintError(f"coverage must lie strictly between 0 and 1 (got {coverage})")
-    if kind == "gaps" and not 0 < loss_rate < 1:
-        raise SpeechInpaintError(f"loss rate must lie strictly between 0 and 1 (got {loss_rate})")
+    _check_options(kind, coverage, loss_rate, cutoff_hz, SAMPLE_RATE)
     if kind == "holes":
         mask = holes_mask(n, rng, coverage)
         return apply_holes(audio, mask).astype(np.float32), mask
     if kind == "gaps":
         mask = gaps_mask(n, rng, loss_rate)
         return apply_gaps(audio, mask).astype(np.float32), mask
-    if kind == "band":
-        if not 0 < cutoff_hz < SAMPLE_RATE / 2:
-            raise SpeechInpaintError(f"cutoff must lie strictly between 0 and {SAMPLE_RATE // 2} Hz (got {cutoff_hz})")
-        return apply_band(audio, cutoff_hz).astype(np.float32), band_mask(n, cutoff_hz)
-    raise SpeechInpaintError(f"unknown corruption kind {kind!r}; choose one of {', '.join(KINDS)}")
+    return apply_band(audio, cutoff_hz).astype(np.float32), band_mask(n, cutoff_hz)
+
+
+def corrupt_signal(signal: np.ndarray, sample_rate: int, kind: str, seed: int = 0, coverage: float = 0.30,
+                   loss_rate: float = 0.2, cutoff_hz: float = 4000.0) -> tuple[np.ndarray, Mask]:
+    """Corrupt [channels, samples] at its own rate, every channel with the same mask (in the signal's
+    terms). Holes are placed as at 16 kHz (below 8 kHz) and cut on the seed's grid at the signal's rate;
+    packets are 20 ms; the band is cut by resampling to twice the cutoff and back."""
+    if sample_rate == SAMPLE_RATE:
+        pairs = [corrupt(ch.astype(np.float32), kind, seed, coverage, loss_rate, cutoff_hz) for ch in signal]
+        return np.stack([p[0] for p in pairs]).astype(np.float64), pairs[0][1]
+    rng = np.random.default_rng(seed)
+    n = signal.shape[1]
+    _check_options(kind, coverage, loss_rate, cutoff_hz, sample_rate)
+    if kind == "holes":
+        placed = holes_mask(int(round(n * SAMPLE_RATE / sample_rate)), rng, coverage)
+        mask = Mask(sample_rate, n, [Region(r.t0, min(r.t1, n / sample_rate), r.f0, r.f1) for r in placed.regions])
+        return apply_holes(signal.astype(np.float32), mask).astype(np.float64), mask
+    if kind == "gaps":
+        mask = gaps_mask(n, rng, loss_rate, sample_rate)
+        out = signal.copy()
+        out[:, gap_sample_mask(mask)] = 0.0
+        return out, mask
+    out = np.stack([apply_band(ch, cutoff_hz, sample_rate) for ch in signal]).astype(np.float64)
+    return out, band_mask(n, cutoff_hz, sample_rate)
+
+
+def _check_options(kind: str, coverage: float, loss_rate: float, cutoff_hz: float, sample_rate: int) -> None:
+    """Options out of range are the user's input, so they get a SpeechInpaintError (one line in the CLI)."""
+    if kind not in KINDS:
+        raise SpeechInpaintError(f"unknown corruption kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind == "holes" and not 0 < coverage < 1:
+        raise SpeechInpaintError(f"coverage must lie strictly between 0 and 1 (got {coverage})")
+    if kind == "gaps" and not 0 < loss_rate < 1:
+        raise SpeechInpaintError(f"loss rate must lie strictly between 0 and 1 (got {loss_rate})")
+    top = min(sample_rate, SAMPLE_RATE) // 2
+    if kind == "band" and not 0 < cutoff_hz < top:
+        raise SpeechInpaintError(f"cutoff must lie strictly between 0 and {top} Hz (got {cutoff_hz})")
 
 
 def corrupt_files(input: str | Path, output: str | Path, kind: str, seed: int = 0, coverage: float = 0.30,
-                  loss_rate: float = 0.2, cutoff_hz: float = 4000.0) -> int:
-    """`speechinpaint corrupt`: each file's seed comes from `seed` and its relative name; returns the exit
-    status (1 if any file failed)."""
+                  loss_rate: float = 0.2, cutoff_hz: float = 4000.0, subtype: str | None = None) -> int:
+    """`speechinpaint corrupt`: each file damaged at its own rate and channels and written in its own
+    format (or `subtype`), with NAME.mask.json in its terms beside it, both or neither; each file's seed
+    comes from `seed` and its relative name. Returns the exit status (1 if any file failed)."""
 
     def work(src: Path, dst: Path, name: str) -> None:
-        audio = load_audio(src)
-        bad, mask = corrupt(audio, kind, file_seed(seed, name), coverage, loss_rate, cutoff_hz)
-        save_audio(dst, bad)
-        save_mask(mask_path_for(dst), mask)
+        recording = read_recording(src)
+        check_signal(recording.samples.mean(axis=0).astype(np.float32), str(src))
+        bad, mask = corrupt_signal(recording.samples, recording.sample_rate, kind, file_seed(seed, name),
+                                   coverage, loss_rate, cutoff_hz)
+        chosen, note = output_subtype(dst, recording.subtype, subtype)
+        if note:
+            print(note, file=sys.stderr)
+        mask_file = mask_path_for(dst)
+        refuse_overwrite(mask_file, [src, mask_path_for(src)])
+        atomic_write_all([(dst, recording_writer(dst, bad, recording.sample_rate, chosen)),
+                          (mask_file, mask_writer(mask_file, mask))])
 
-    return for_each_file(file_pairs(input, output), work, "corrupt")
+    pairs = file_pairs(input, output)
+    for _, dst, _ in pairs:
+        container_for(dst)
+    return for_each_file(pairs, work, "corrupt", "corrupted")

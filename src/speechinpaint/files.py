@@ -14,9 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tqdm import tqdm
-
 from .errors import SpeechInpaintError
+from .progress import Progress
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus"}
 
@@ -26,21 +25,7 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 
     A crash or a full disk leaves either the old file or none, never a half-written one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_all([(path, write)])
 
 
 def list_audio_files(root: str | os.PathLike) -> list[Path]:
@@ -54,44 +39,117 @@ def list_audio_files(root: str | os.PathLike) -> list[Path]:
     return [p for p in files if not p.name.startswith(".")]
 
 
-def file_pairs(inp: str | os.PathLike, out: str | os.PathLike, suffix: str = ".wav") -> list[tuple[Path, Path, str]]:
+def is_folder_target(path: str | os.PathLike) -> bool:
+    """An output path means a folder when it is one or is written with a trailing slash."""
+    text = os.fspath(path)
+    return Path(text).is_dir() or text.endswith(("/", os.sep))
+
+
+def file_pairs(inp: str | os.PathLike, out: str | os.PathLike, suffix: str | None = None) -> list[tuple[Path, Path, str]]:
     """(input file, output file, relative name) for a file or every audio file of a folder.
 
-    A folder's files keep their relative names under `out`, with `suffix` in place of their own; a file
-    written into an existing folder is named after its input. Refuses any pair whose output would
-    replace its input, and two inputs that would be written to one output.
+    A folder's files keep their relative names under `out`; so does a file written into a folder (`out`
+    is one, or ends in a slash). `suffix` replaces each name's own (None keeps it). Refuses any pair
+    whose output would replace its input, and two inputs that would be written to one output.
     """
     src, dst = Path(inp), Path(out)
+
+    def renamed(path: Path) -> Path:
+        return path if suffix is None else path.with_name(path.stem + suffix)
+
     if src.is_dir():
         files = list_audio_files(src)
         if not files:
             raise SpeechInpaintError(f"{src}: no audio files in this folder")
-        pairs = [(f, (dst / f.relative_to(src)).with_name(f.stem + suffix), f.relative_to(src).as_posix()) for f in files]
+        pairs = [(f, renamed(dst / f.relative_to(src)), f.relative_to(src).as_posix()) for f in files]
     elif src.is_file():
-        target = dst / (src.stem + suffix) if dst.is_dir() else dst
+        target = renamed(dst / src.name) if is_folder_target(out) else dst
         pairs = [(src, target, src.name)]
     else:
         raise SpeechInpaintError(f"{src}: no such file or folder")
     written_by: dict[Path, Path] = {}
     for f, o, _ in pairs:
-        if o.exists() and o.resolve() == f.resolve():
-            raise SpeechInpaintError(f"{o}: output would overwrite its input; choose another -o")
+        refuse_overwrite(o, [f])
         if o in written_by:  # NAME.wav and NAME.flac both become NAME.wav: one would silently replace the other
             raise SpeechInpaintError(f"{written_by[o]} and {f} would both be written to {o}; rename one")
         written_by[o] = f
     return pairs
 
 
-def for_each_file(pairs: list[tuple[Path, Path, str]], work: Callable[[Path, Path, str], None], desc: str) -> int:
-    """Run work(in, out, name) on every pair with a progress bar; one line per failed file, exit 1 if any."""
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (links and relative paths resolved; neither need exist)."""
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_overwrite(output: str | os.PathLike, inputs) -> None:
+    """One clear error if the output path names any of the inputs (audio, mask, reference, estimate)."""
+    for path in inputs:
+        if path is not None and same_file(output, path):
+            raise SpeechInpaintError(f"{output}: output would overwrite its input ({path}); choose another -o")
+
+
+def atomic_write_all(writes: list[tuple[str | os.PathLike, Callable[[str], None]]]) -> None:
+    """Several files written together or not at all: each to a temporary file beside it first, and only
+    when all are complete renamed into place (a file renamed before a later rename fails is removed)."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, write in writes:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+            os.close(fd)
+            staged.append((tmp, path))
+            write(tmp)
+            _plain_permissions(tmp)
+    except BaseException:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    done: list[Path] = []
+    try:
+        for tmp, path in staged:
+            os.replace(tmp, path)
+            done.append(path)
+    except BaseException:
+        for path in done:
+            path.unlink(missing_ok=True)
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+
+
+def _plain_permissions(path: str) -> None:
+    """mkstemp makes a file private (0600); give it the permissions a plain open() would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def for_each_file(pairs: list[tuple[Path, Path, str]], work: Callable[[Path, Path, str], None], desc: str,
+                  done: str = "done") -> int:
+    """Run work(in, out, name) on every pair: progress on stderr, one line per failed file, and for a
+    batch a closing line ('19 restored, 1 failed (see above)'); returns 1 if any failed."""
     failures = 0
-    for src, dst, name in tqdm(pairs, desc=desc, unit="file", disable=len(pairs) < 2, file=sys.stderr):
+    progress = Progress(len(pairs), desc, "files", enabled=len(pairs) > 1)
+    for src, dst, name in pairs:
         try:
             work(src, dst, name)
         except SpeechInpaintError as exc:
             failures += 1
-            tqdm.write(f"speechinpaint: error: {exc}", file=sys.stderr)
-        except OSError as exc:  # e.g. an output folder that cannot be created or written: still one line
+            progress.write(f"speechinpaint: error: {exc}")
+        except OSError as exc:  # a full disk, an unwritable or impossible output path: still one line
             failures += 1
-            tqdm.write(f"speechinpaint: error: {dst}: cannot write ({exc.strerror or exc}: {exc.filename})", file=sys.stderr)
+            progress.write(f"speechinpaint: error: {os_error_line(exc, dst)}")
+        progress.update(1)
+    progress.close()
+    if len(pairs) > 1:
+        print(f"{len(pairs) - failures} {done}, {failures} failed" + (" (see above)" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
+
+
+def os_error_line(exc: OSError, path: str | os.PathLike | None = None) -> str:
+    """'PATH: cannot write (No space left on device)' from an OSError, without a traceback."""
+    where = exc.filename or path
+    return f"{where}: cannot write ({exc.strerror or exc})" if where else f"cannot write ({exc.strerror or exc})"

@@ -6,12 +6,14 @@ and the evaluation's 2048/512 grid, and a person can write one by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from .files import atomic_write
 from .errors import SpeechInpaintError
@@ -23,12 +25,14 @@ MASK_SUFFIX = ".mask.json"
 
 @dataclass(frozen=True)
 class Region:
-    """A missing rectangle: frames centred in [t0, t1) seconds, bins in [f0, f1] Hz."""
+    """A missing rectangle: frames centred in [t0, t1) seconds, bins in [f0, f1] Hz, in one channel
+    (0-based) or, when `channel` is None, in every channel of the file."""
 
     t0: float
     t1: float
     f0: float
     f1: float
+    channel: int | None = None
 
 
 @dataclass
@@ -73,32 +77,64 @@ class Mask:
                 )
         return self
 
-    def check_matches(self, num_samples: int, sample_rate: int, source: str = "mask") -> None:
-        """A mask belongs to one signal: refuse to apply it to audio of another length or rate."""
-        if sample_rate != self.sample_rate or abs(num_samples - self.num_samples) > 0:
+    def check_matches(self, num_samples: int, sample_rate: int, source: str = "mask", channels: int = 1) -> None:
+        """A mask belongs to one signal: refuse to apply it to audio of another rate, length or channel
+        count, naming the field that differs."""
+        differs = [name for name, ok in (("sample_rate", sample_rate == self.sample_rate),
+                                         ("num_samples", num_samples == self.num_samples)) if not ok]
+        if differs:
             raise SpeechInpaintError(
-                f"{source}: made for {self.num_samples} samples at {self.sample_rate} Hz, "
-                f"but the audio has {num_samples} samples at {sample_rate} Hz"
+                f"{source}: made for {self.num_samples} samples at {self.sample_rate} Hz, but the audio has "
+                f"{num_samples} samples at {sample_rate} Hz ({' and '.join(differs)} differ{'s' if len(differs) == 1 else ''})"
             )
+        used = [r.channel for r in self.regions if r.channel is not None]
+        if used and max(used) >= channels:
+            raise SpeechInpaintError(f"{source}: a region names channel {max(used)}, but the audio has {channels} "
+                                     f"channel{'s' if channels > 1 else ''} (0-based)")
+
+    def for_channel(self, channel: int) -> "Mask":
+        """The regions that apply to one channel (its own and those for every channel), untagged."""
+        regions = [dataclasses.replace(r, channel=None) for r in self.regions if r.channel in (None, channel)]
+        return Mask(self.sample_rate, self.num_samples, regions)
+
+    def at_rate(self, sample_rate: int, num_samples: int) -> "Mask":
+        """The same regions for the signal resampled to sample_rate (num_samples long): a time gap stays a
+        gap over the whole new band, bounds are clipped to the new Nyquist and length, and a region
+        wholly above the new Nyquist is dropped (nothing there to restore)."""
+        nyq, duration = sample_rate / 2, num_samples / sample_rate
+        regions = []
+        for r in self.regions:
+            f0, f1 = (0.0, nyq) if self.is_full_band(r) else (r.f0, min(r.f1, nyq))
+            t1 = min(r.t1, duration)
+            if f0 < f1 and r.t0 < t1:
+                regions.append(dataclasses.replace(r, t1=t1, f0=f0, f1=f1))
+        return Mask(sample_rate, num_samples, regions)
 
     def to_json(self) -> dict:
         return {
             "format": MASK_FORMAT,
             "sample_rate": self.sample_rate,
             "num_samples": self.num_samples,
-            "regions": [asdict(r) for r in self.regions],
+            "regions": [{k: v for k, v in asdict(r).items() if k != "channel" or v is not None} for r in self.regions],
         }
 
     @classmethod
-    def from_json(cls, data: dict, source: str = "mask") -> "Mask":
+    def from_json(cls, data: dict, source: str = "mask", validate: bool = True) -> "Mask":
         if not isinstance(data, dict) or data.get("format") != MASK_FORMAT:
             raise SpeechInpaintError(f"{source}: not a {MASK_FORMAT} mask file")
         try:
-            regions = [Region(float(r["t0"]), float(r["t1"]), float(r["f0"]), float(r["f1"])) for r in data["regions"]]
+            regions = [Region(float(r["t0"]), float(r["t1"]), float(r["f0"]), float(r["f1"]),
+                              None if r.get("channel") is None else _channel(r["channel"])) for r in data["regions"]]
             mask = cls(int(data["sample_rate"]), int(data["num_samples"]), regions)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SpeechInpaintError(f"{source}: malformed mask ({exc!r})") from None
-        return mask.validate(source)
+        return mask.validate(source) if validate else mask
+
+
+def _channel(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"channel must be a whole number from 0, got {value!r}")
+    return value
 
 
 def mask_path_for(audio_path: str | os.PathLike) -> Path:
@@ -108,12 +144,20 @@ def mask_path_for(audio_path: str | os.PathLike) -> Path:
 
 
 def save_mask(path: str | os.PathLike, mask: Mask) -> None:
+    atomic_write(path, mask_writer(path, mask))
+
+
+def mask_writer(path: str | os.PathLike, mask: Mask):
+    """A function that writes the mask's JSON to a given file (checked first, against `path`'s name)."""
     mask.validate(str(path))
     text = json.dumps(mask.to_json(), indent=1)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
+    return lambda tmp: Path(tmp).write_text(text + "\n")
 
 
-def load_mask(path: str | os.PathLike) -> Mask:
+def load_mask(path: str | os.PathLike, num_samples: int | None = None, sample_rate: int | None = None,
+              channels: int = 1) -> Mask:
+    """A mask file; given the audio's terms, a mask made for other audio is refused naming the field that
+    differs (before its regions are checked against its own length)."""
     path = Path(path)
     if not path.is_file():
         raise SpeechInpaintError(f"{path}: no such mask file")
@@ -121,7 +165,10 @@ def load_mask(path: str | os.PathLike) -> Mask:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpeechInpaintError(f"{path}: cannot read mask ({exc})") from None
-    return Mask.from_json(data, str(path))
+    mask = Mask.from_json(data, str(path), validate=False)
+    if num_samples is not None and sample_rate is not None:
+        mask.check_matches(num_samples, sample_rate, str(path), channels)
+    return mask.validate(str(path))
 
 
 def rasterise(mask: Mask, grid: StftGrid, num_frames: int | None = None) -> np.ndarray:
@@ -178,6 +225,104 @@ def missing_bins(mask: Mask, grid: StftGrid = MODEL_GRID, num_frames: int | None
         for a, b in true_runs(gap):
             out[:, (centres >= a - grid.hop) & (centres < b + grid.hop)] = True
     return out
+
+
+def crop_mask(mask: Mask, start: int, stop: int) -> Mask:
+    """The part of a mask over samples [start, stop), re-timed to start at 0."""
+    sr = mask.sample_rate
+    t_start, t_stop = start / sr, stop / sr
+    regions = [
+        Region(max(r.t0, t_start) - t_start, min(r.t1, t_stop) - t_start, r.f0, r.f1)
+        for r in mask.regions
+        if r.t1 > t_start and r.t0 < t_stop
+    ]
+    return Mask(sr, stop - start, regions)
+
+
+def cells_to_rectangles(flags: np.ndarray, grid: StftGrid, num_samples: int, min_iou: float) -> list[Region]:
+    """Regions covering the True cells of a [bins, frames] map with few rectangles, at an IoU of at least
+    min_iou with the cells themselves (cells_to_regions gives the exact cover, with a one-frame sliver
+    wherever a ragged edge moves by a bin).
+
+    Three steps, each kept only while the IoU allows: the map's edges are smoothed (an opening and a
+    closing over 5 bins by 3 frames); runs of bins in consecutive frames merge into one rectangle while
+    their edges move by at most a bin; then the cheapest one-frame rectangles are merged into a
+    rectangle next to them in time.
+    """
+    if not flags.any():
+        return []
+
+    def iou(covered: np.ndarray) -> float:
+        return float((covered & flags).sum() / (covered | flags).sum())
+
+    shape = np.ones((5, 3), dtype=bool)
+    smooth = ndimage.binary_closing(ndimage.binary_opening(flags, shape), shape)
+    base = smooth if iou(smooth) >= min_iou else flags
+    rects = _merge_runs(base, tolerance=1)
+    covered = _cover(rects, flags.shape)
+    if iou(covered) < min_iou:
+        rects, covered = _merge_runs(flags, tolerance=0), flags.copy()
+    while True:
+        merge = _cheapest_sliver_merge(rects)
+        if merge is None:
+            break
+        i, j, union = merge
+        trial = covered.copy()
+        trial[union[0]:union[1], union[2]:union[3]] = True
+        if iou(trial) < min_iou:
+            break
+        covered, rects[j] = trial, union
+        del rects[i]
+    half, df = grid.hop / 2 / grid.sample_rate, grid.sample_rate / grid.n_fft
+    duration, nyq = num_samples / grid.sample_rate, grid.sample_rate / 2
+    return [Region(max(t0 * grid.hop / grid.sample_rate - half, 0.0), min(t1 * grid.hop / grid.sample_rate - half, duration),
+                   max((k0 - 0.5) * df, 0.0), min((k1 - 0.5) * df, nyq)) for k0, k1, t0, t1 in rects]
+
+
+def _merge_runs(flags: np.ndarray, tolerance: int) -> list[list[int]]:
+    """[k0, k1, t0, t1] (ends exclusive): each frame's runs of bins joined to the rectangle open from the
+    frame before whose edges lie within `tolerance` bins of the run's, the rectangle widened to both."""
+    rects, opened = [], []
+    frames = flags.shape[1]
+    for t in range(frames + 1):
+        runs = true_runs(flags[:, t]) if t < frames else []
+        following, used = [], set()
+        for lo, hi in runs:
+            match = next((i for i, (a, b, _) in enumerate(opened) if i not in used
+                          and abs(a - lo) <= tolerance and abs(b - hi) <= tolerance), None)
+            if match is None:
+                following.append([lo, hi, t])
+            else:
+                used.add(match)
+                a, b, start = opened[match]
+                following.append([min(a, lo), max(b, hi), start])
+        rects.extend([a, b, start, t] for i, (a, b, start) in enumerate(opened) if i not in used)
+        opened = following
+    return rects
+
+
+def _cover(rects: list[list[int]], shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape, dtype=bool)
+    for k0, k1, t0, t1 in rects:
+        out[k0:k1, t0:t1] = True
+    return out
+
+
+def _cheapest_sliver_merge(rects: list[list[int]]) -> tuple[int, int, list[int]] | None:
+    """(sliver index, neighbour index, their bounding rectangle) of the one-frame rectangle whose merge
+    into a rectangle touching it in time, overlapping in frequency, adds the fewest cells."""
+    best = None
+    for i, s in enumerate(rects):
+        if s[3] - s[2] != 1:
+            continue
+        for j, r in enumerate(rects):
+            if j == i or not (r[3] == s[2] or r[2] == s[3]) or min(r[1], s[1]) <= max(r[0], s[0]):
+                continue
+            union = [min(r[0], s[0]), max(r[1], s[1]), min(r[2], s[2]), max(r[3], s[3])]
+            cost = (union[1] - union[0]) * (union[3] - union[2]) - (r[1] - r[0]) * (r[3] - r[2]) - (s[1] - s[0])
+            if best is None or cost < best[0]:
+                best = (cost, i, j, union)
+    return None if best is None else best[1:]
 
 
 def coverage(mask: Mask, grid: StftGrid) -> float:

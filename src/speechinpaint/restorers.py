@@ -8,63 +8,60 @@ reconstructed, time gaps spliced into the untouched waveform. The network's rest
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
 
-from .audio import load_audio, save_audio
+from .audio import check_signal, container_for, load_audio, output_subtype, read_recording, recording_writer
 from .baselines.seed_mfcc import SeedMLP, restore_seed_mfcc
-from .detection import detect_mask
+from .detection import KINDS, detect_signal
 from .dsp.interpolation import interpolate_log_magnitude
 from .dsp.phase import DEFAULT_ITERS
 from .dsp.spectral import MODEL_GRID, log_magnitude
 from .errors import SpeechInpaintError
-from .files import AUDIO_SUFFIXES, file_pairs, for_each_file
+from .files import AUDIO_SUFFIXES, atomic_write_all, file_pairs, for_each_file, refuse_overwrite
 from .inpainter import Inpainter
-from .masks import Mask, load_mask, mask_path_for, missing_bins
+from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins
 from .reconstruction import restore_from_magnitude
+from .recording import Restorer, extension_band, restore_signal
 
 METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc")
 
 
-class Restorer(Protocol):
-    def restore(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
-        """Restored float32 audio of the same length (16 kHz mono)."""
-
-
-class ZeroRestorer:
+class ZeroRestorer(Restorer):
     """The corrupted audio as it is: the floor every method must beat."""
 
-    def restore(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
-        mask.check_matches(len(audio), MODEL_GRID.sample_rate)
+    def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         return np.asarray(audio, dtype=np.float32)
 
 
-class InterpRestorer:
+class InterpRestorer(Restorer):
     """Log-magnitude interpolation across each hole from its edges (the classic non-learned baseline)."""
 
     def __init__(self, iterations: int = DEFAULT_ITERS):
+        super().__init__()
         self.iterations = iterations
 
-    def restore(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
-        mask.check_matches(len(audio), MODEL_GRID.sample_rate)
+    def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         missing = missing_bins(mask)
         log_mag = log_magnitude(MODEL_GRID.stft(torch.from_numpy(audio)))
         magnitude = interpolate_log_magnitude(log_mag, torch.from_numpy(missing)).exp()
         return restore_from_magnitude(audio, mask, magnitude, missing, self.iterations)
 
 
-class OracleRestorer:
-    """The true magnitude in the holes, only the phase reconstructed: the ceiling of this pipeline."""
+class OracleRestorer(Restorer):
+    """The true magnitude in the holes, only the phase reconstructed: the ceiling of this pipeline.
+
+    It needs the clean 16 kHz mono reference of the whole signal, so it restores in one piece."""
 
     def __init__(self, reference: np.ndarray, iterations: int = DEFAULT_ITERS):
+        super().__init__(chunk_seconds=float("inf"))
         self.reference = np.asarray(reference, dtype=np.float32)
         self.iterations = iterations
 
-    def restore(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
-        mask.check_matches(len(audio), MODEL_GRID.sample_rate)
+    def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         if len(self.reference) != len(audio):
             raise SpeechInpaintError("the reference and the corrupted audio differ in length")
         missing = missing_bins(mask)
@@ -72,13 +69,14 @@ class OracleRestorer:
         return restore_from_magnitude(audio, mask, magnitude, missing, self.iterations)
 
 
-class SeedMfccRestorer:
+class SeedMfccRestorer(Restorer):
     """The seed's per-frame MFCC network; its output replaces the whole signal, as the seed's did."""
 
     def __init__(self, model: SeedMLP | None = None):
+        super().__init__()
         self.model = model
 
-    def restore(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
+    def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         return restore_seed_mfcc(audio, mask, self.model)
 
 
@@ -106,7 +104,7 @@ def make_restorer(method: str, iterations: int = DEFAULT_ITERS, checkpoint: str 
 
 def reference_file(reference: Path, name: str) -> Path:
     """The clean file for the input named `name`: the file itself, or the same name in a folder (any
-    audio suffix, since corrupt writes NAME.wav whatever the clean file was)."""
+    audio suffix, since the clean file and its corrupted copy may differ in format)."""
     if not reference.is_dir():
         return reference
     ref = reference / name
@@ -118,25 +116,52 @@ def reference_file(reference: Path, name: str) -> Path:
 
 def restore_files(input: str | Path, output: str | Path, method: str = "model", mask: str | None = None,
                   checkpoint: str | None = None, reference: str | None = None, iterations: int = DEFAULT_ITERS,
-                  device: str = "cpu") -> int:
-    """`speechinpaint restore`: every file with its mask (NAME.mask.json beside it, `mask`, or "auto" to
-    detect it); returns the exit status (1 if any file failed)."""
+                  device: str = "cpu", sample_rate: int | None = None, subtype: str | None = None,
+                  detect: tuple[str, ...] = KINDS, save_mask: bool = False) -> int:
+    """`speechinpaint restore`: every file in its own terms (rate, channels, format; recording.py) with
+    its mask: NAME.mask.json beside it, `mask`, or "auto" to detect it (one line per file says what was
+    found; `detect` chooses the kinds, `save_mask` writes the mask beside the output). sample_rate: the
+    output's rate (a higher one than the input's extends the band); subtype: the output's sample format.
+    Returns the exit status (1 if any file failed)."""
     if method == "oracle" and not reference:
         raise SpeechInpaintError("the oracle method needs --reference CLEAN (file or folder)")
-    shared = None if method == "oracle" else make_restorer(method, iterations, checkpoint, device)
+    if sample_rate is not None and sample_rate < 8000:
+        raise SpeechInpaintError(f"--sample-rate {sample_rate} is below the supported minimum of 8000 Hz")
     pairs = file_pairs(input, output)
     if mask not in (None, "auto") and len(pairs) > 1:
         raise SpeechInpaintError("--mask FILE applies to one input file; a folder reads NAME.mask.json beside each")
+    for src, dst, name in pairs:
+        container_for(dst)
+        refuse_overwrite(dst, [mask if mask not in (None, "auto") else mask_path_for(src),
+                               reference_file(Path(reference), name) if reference else None])
+    shared = None if method == "oracle" else make_restorer(method, iterations, checkpoint, device)
 
     def work(src: Path, dst: Path, name: str) -> None:
-        audio = load_audio(src)
+        recording = read_recording(src)
+        rate, channels, n = recording.sample_rate, recording.channels, recording.num_samples
+        check_signal(recording.samples.mean(axis=0).astype(np.float32), str(src))
         if mask == "auto":
-            file_mask = detect_mask(audio, device=device)
+            found = detect_signal(recording.samples, rate, detect, device=device)
+            file_mask = found.mask
+            extending = sample_rate is not None and sample_rate > rate and rate < 16000
+            line = found.summary("nothing found: copied unchanged" if not extending else "nothing found")
+            print(f"{name}: {line}" + (f"; extending the band above {rate // 2} Hz" if extending else ""))
         else:
-            source = mask or mask_path_for(src)
-            file_mask = load_mask(source)
-            file_mask.check_matches(len(audio), 16000, str(source))
+            file_mask = load_mask(mask or mask_path_for(src), n, rate, channels)
         restorer = shared or OracleRestorer(load_audio(reference_file(Path(reference), name)), iterations)
-        save_audio(dst, restorer.restore(audio, file_mask))
+        out_rate = sample_rate or rate
+        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate)
+        chosen, note = output_subtype(dst, recording.subtype, subtype)
+        if note:
+            print(note, file=sys.stderr)
+        writes = [(dst, recording_writer(dst, restored, out_rate, chosen))]
+        if save_mask:
+            out_mask = file_mask if out_rate == rate else file_mask.at_rate(out_rate, restored.shape[1])
+            if out_rate > rate:
+                out_mask = extension_band(out_mask, rate)
+            target = mask_path_for(dst)
+            refuse_overwrite(target, [src, mask_path_for(src)])
+            writes.append((target, mask_writer(target, out_mask)))
+        atomic_write_all(writes)
 
-    return for_each_file(pairs, work, "restore")
+    return for_each_file(pairs, work, "restore", "restored")

@@ -1,0 +1,45 @@
+"""Progress of long work on stderr: a bar on a terminal, a plain line every few seconds elsewhere.
+
+A log file or a CI console gets readable lines instead of a bar's carriage returns.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm import tqdm
+
+# How often a plain progress line is written when stderr is not a terminal.
+LINE_SECONDS = 10.0
+
+
+class Progress:
+    """Counts units of work (files, audio seconds) towards a total."""
+
+    def __init__(self, total: float, desc: str, unit: str, enabled: bool = True):
+        self.total, self.desc, self.unit = total, desc, unit
+        self.done = 0.0
+        self.enabled = enabled
+        self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr) if enabled and sys.stderr.isatty() else None
+        self.last_line = time.monotonic()
+
+    def update(self, amount: float) -> None:
+        self.done += amount
+        if self.bar is not None:
+            self.bar.update(amount)
+        elif self.enabled and time.monotonic() - self.last_line >= LINE_SECONDS:
+            self.last_line = time.monotonic()
+            print(f"{self.desc}: {self.done:.0f} of {self.total:.0f} {self.unit} ({100 * self.done / max(self.total, 1e-9):.0f} %)",
+                  file=sys.stderr, flush=True)
+
+    def write(self, line: str) -> None:
+        """A line on stderr that does not break the bar."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
