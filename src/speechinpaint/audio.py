@@ -7,6 +7,7 @@ Every other module works on what this one returns, so the checks for bad input l
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,16 @@ def recording_writer(path: str | os.PathLike, samples: np.ndarray, sample_rate: 
         data = samples.T
     else:
         data = np.clip(samples, -1.0, 1.0).T
-    return lambda tmp: sf.write(tmp, data, sample_rate, subtype=subtype, format=container)
+
+    def write(tmp: str) -> None:
+        try:
+            sf.write(tmp, data, sample_rate, subtype=subtype, format=container)
+        except sf.LibsndfileError as exc:  # libsndfile reports a full disk as "System error."
+            stat = os.statvfs(os.path.dirname(tmp) or ".")
+            full = stat.f_bavail * stat.f_frsize < data.nbytes
+            raise OSError(errno.ENOSPC if full else errno.EIO, os.strerror(errno.ENOSPC) if full else str(exc), str(path))
+
+    return write
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

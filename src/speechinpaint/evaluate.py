@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .audio import load_audio
-from .files import atomic_write, list_audio_files
+from .files import atomic_write, list_audio_files, refuse_overwrite
 from .errors import SpeechInpaintError
 from .masks import Mask, load_mask, mask_path_for
 from .metrics import METRICS, score
@@ -248,6 +248,10 @@ def evaluate_files(reference: str | Path, estimate: str | Path, mask: str | Path
     _check_output(json_path, "--json")
     _check_output(csv_path, "--csv")
     pairs = pair_files(reference, estimate, mask)
+    inputs = [path for pair in pairs for path in pair[1:]]
+    for out in (json_path, csv_path):
+        if out:
+            refuse_overwrite(out, inputs)
     results = _parallel(score_files, pairs, jobs, "evaluate", progress=True)
     rows = [r for r in results if isinstance(r, dict)]
     failed = [{"name": p[0], "error": str(r)} for p, r in zip(pairs, results) if isinstance(r, Exception)]

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .audio import SAMPLE_RATE, load_audio  # noqa: E402
-from .files import atomic_write  # noqa: E402
+from .files import atomic_write, refuse_overwrite  # noqa: E402
 from .errors import SpeechInpaintError  # noqa: E402
 from .masks import Mask, load_mask, mask_path_for, rasterise  # noqa: E402
 from .dsp.spectral import MODEL_GRID  # noqa: E402
@@ -93,6 +93,8 @@ def plot_triplet(
 def plot_files(clean_path: str | Path, corrupted_path: str | Path, restored_path: str | Path, output: str | Path,
                mask_path: str | Path | None = None) -> int:
     """`speechinpaint plot CLEAN CORRUPTED RESTORED -o FIG`: mask from `mask_path` or beside CORRUPTED, if any."""
+    mask_file = Path(mask_path) if mask_path else mask_path_for(corrupted_path)
+    refuse_overwrite(output, [clean_path, corrupted_path, restored_path, mask_file])
     clean = load_audio(clean_path)
     corrupted = load_audio(corrupted_path, check=False)
     restored = load_audio(restored_path, check=False)
@@ -100,7 +102,6 @@ def plot_files(clean_path: str | Path, corrupted_path: str | Path, restored_path
         raise SpeechInpaintError(
             f"the three files differ in length ({len(clean)}, {len(corrupted)}, {len(restored)} samples at 16 kHz)"
         )
-    mask_file = Path(mask_path) if mask_path else mask_path_for(corrupted_path)
     mask = None
     if mask_path or mask_file.is_file():
         mask = load_mask(mask_file)
