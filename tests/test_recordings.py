@@ -385,3 +385,17 @@ def test_the_package_exports_its_names_lazily():
             "corrupt, score\nprint(loaded, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_a_long_restore_reports_progress_per_chunk(capsys, speech_of_length):
+    """Off a terminal, progress is plain lines (here one per 30 s chunk), not a bar's carriage returns."""
+    from speechinpaint.corruptions import corrupt
+    from speechinpaint.progress import Progress
+    from speechinpaint.restorers import InterpRestorer
+
+    bad, mask = corrupt(speech_of_length(75 * 16000), "gaps", seed=1)
+    progress = Progress(75.0, "long.wav", "s of audio", interval=0.0)
+    InterpRestorer(iterations=1).restore(bad, mask, progress=progress)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["long.wav: 30 of 75 s of audio (40 %)", "long.wav: 59 of 75 s of audio (79 %)",
+                     "long.wav: 75 of 75 s of audio (100 %)"]

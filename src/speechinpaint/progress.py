@@ -17,19 +17,21 @@ LINE_SECONDS = 10.0
 class Progress:
     """Counts units of work (files, audio seconds) towards a total."""
 
-    def __init__(self, total: float, desc: str, unit: str, enabled: bool = True):
-        self.total, self.desc, self.unit = total, desc, unit
+    def __init__(self, total: float, desc: str, unit: str, enabled: bool = True, interval: float = LINE_SECONDS):
+        self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
         self.done = 0.0
         self.enabled = enabled
         self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr) if enabled and sys.stderr.isatty() else None
         self.last_line = time.monotonic()
+        self.lines = 0
 
     def update(self, amount: float) -> None:
         self.done += amount
         if self.bar is not None:
             self.bar.update(amount)
-        elif self.enabled and time.monotonic() - self.last_line >= LINE_SECONDS:
+        elif self.enabled and time.monotonic() - self.last_line >= self.interval:
             self.last_line = time.monotonic()
+            self.lines += 1
             print(f"{self.desc}: {self.done:.0f} of {self.total:.0f} {self.unit} ({100 * self.done / max(self.total, 1e-9):.0f} %)",
                   file=sys.stderr, flush=True)
 

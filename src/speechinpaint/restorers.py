@@ -25,9 +25,12 @@ from .files import AUDIO_SUFFIXES, atomic_write_all, file_pairs, for_each_file, 
 from .inpainter import Inpainter
 from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins
 from .reconstruction import restore_from_magnitude
+from .progress import Progress
 from .recording import Restorer, extension_band, restore_signal
 
 METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc")
+# A file longer than this shows its own progress (per chunk of the restorer).
+LONG_SECONDS = 30.0
 
 
 class ZeroRestorer(Restorer):
@@ -150,7 +153,10 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
             file_mask = load_mask(mask or mask_path_for(src), n, rate, channels)
         restorer = shared or OracleRestorer(load_audio(reference_file(Path(reference), name)), iterations)
         out_rate = sample_rate or rate
-        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate)
+        seconds = n / rate
+        progress = Progress(channels * seconds, name, "s of audio", enabled=seconds > LONG_SECONDS)
+        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress)
+        progress.close()
         chosen, note = output_subtype(dst, recording.subtype, subtype)
         if note:
             print(note, file=sys.stderr)
