@@ -399,3 +399,16 @@ def test_a_long_restore_reports_progress_per_chunk(capsys, speech_of_length):
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["long.wav: 30 of 75 s of audio (40 %)", "long.wav: 59 of 75 s of audio (79 %)",
                      "long.wav: 75 of 75 s of audio (100 %)"]
+
+
+def test_an_encoders_low_pass_near_8k_is_no_missing_band(capsys, tmp_path):
+    """An MP3 encoder's low-pass at 7.3 kHz is the file as its maker left it; a band cut at 4 kHz is lost."""
+    speech = np.concatenate([load_audio(DATA / n) for n in ("da_mercury.wav", "da_7spoke.wav")])
+    encoded = resample(resample(speech, 16000, 14600), 14600, 16000)[: len(speech)]  # flat to about 7.3 kHz
+    cut = resample(resample(speech, 16000, 8000), 8000, 16000)[: len(speech)]
+    for name, audio in (("encoded.wav", encoded), ("cut.wav", cut)):
+        sf.write(tmp_path / name, audio, 16000, subtype="PCM_16")
+        assert main(["detect", str(tmp_path / name), "-o", str(tmp_path / f"{name}.mask.json"), "--detect", "band"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == "encoded.wav: nothing found"
+    assert out[1].startswith("cut.wav: missing band above 3")
