@@ -191,6 +191,7 @@ class Detection:
     band_edges: list[float] = field(default_factory=list)
     holes: int = 0
     holes_share: float = 0.0
+    channels: int = 1
 
     def summary(self, nothing: str = "nothing found") -> str:
         """e.g. '3 lost packets (140 ms), no missing band, 2 holes (1.8 % of the spectrogram)'."""
@@ -205,7 +206,7 @@ class Detection:
         if "holes" in self.kinds:
             parts.append(f"{self.holes} hole{'s' if self.holes != 1 else ''} ({100 * self.holes_share:.1f} % of the "
                          "spectrogram)" if self.holes else "no holes")
-        return ", ".join(parts)
+        return ", ".join(parts) + (f" (counted over {self.channels} channels)" if self.channels > 1 else "")
 
 
 def detect_mask(audio: np.ndarray, detector: HoleDetector | None = None, device: str = "cpu",
@@ -228,7 +229,7 @@ def detect_signal(signal: np.ndarray, sample_rate: int, kinds: tuple[str, ...] =
     if unknown or not kinds:
         raise SpeechInpaintError(f"--detect takes some of {', '.join(KINDS)} (got {', '.join(kinds) or 'nothing'})")
     channels, n = signal.shape
-    found = Detection(Mask(sample_rate, n, []), tuple(kinds))
+    found = Detection(Mask(sample_rate, n, []), tuple(kinds), channels=channels)
     for c in range(channels):
         audio = signal[c]
         _check_detectable(audio, sample_rate)
