@@ -136,7 +136,7 @@ class InpaintingModule(L.LightningModule):
             with torch.no_grad():
                 est = estimate_log_magnitude(self.model, log_mag, miss)[0].float().cpu()
             restored = restore_from_magnitude(corrupted, mask, est.exp(), missing, self.settings.train.phase_iters)
-            rows[kind].append(score(clean, restored, mask))
+            rows[kind].append(score(clean, restored, mask, ("stoi", "pesq", "lsd")))
         pesq_means = []
         for kind, scores in rows.items():
             for metric in ("stoi", "pesq", "lsd"):
