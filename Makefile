@@ -5,7 +5,18 @@ PY := $(VENV)/bin/python
 TORCH_CPU := torch==2.13.0
 CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv opus clean
+
+# libopus 1.5 with Deep PLC for the Opus peers (src/speechinpaint/peers/opus.py): Debian trixie's libopus0,
+# fetched with a private APT configuration (its own sources list, state and cache under build/libopus/apt;
+# nothing in /etc/apt changes) and unpacked with dpkg -x. The system's own libopus, if any, is not used.
+OPUS_DIR := build/libopus
+OPUS_LIB := $(OPUS_DIR)/libopus.so.0
+OPUS_APT := $(CURDIR)/$(OPUS_DIR)/apt
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+APT_PRIVATE = -o Dir::Etc::SourceList=$(OPUS_APT)/sources.list -o Dir::Etc::SourceParts=/dev/null \
+	-o Dir::State=$(OPUS_APT)/state -o Dir::State::status=/dev/null -o Dir::Cache=$(OPUS_APT)/cache \
+	-o Debug::NoLocking=1 -o APT::Sandbox::User=$$(id -un)
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,10 +30,22 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-demo: venv
+opus: $(OPUS_LIB)
+
+$(OPUS_LIB):
+	rm -rf $(OPUS_APT) $(OPUS_DIR)/root && mkdir -p $(OPUS_APT)/state/lists/partial $(OPUS_APT)/cache/archives/partial
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(DEBIAN_MIRROR) trixie main" \
+		> $(OPUS_APT)/sources.list
+	apt-get $(APT_PRIVATE) -q=2 update
+	cd $(OPUS_APT) && apt-get $(APT_PRIVATE) -q=2 download libopus0
+	dpkg -x $(OPUS_APT)/libopus0_*.deb $(OPUS_DIR)/root
+	cp -L $(OPUS_DIR)/root/usr/lib/*/libopus.so.0 $@.tmp && mv $@.tmp $@
+	rm -rf $(OPUS_APT)/state $(OPUS_APT)/cache
+
+demo: venv opus
 	$(VENV)/bin/speechinpaint demo
 
-test: venv
+test: venv opus
 	$(PY) -m pytest -q
 
 clean:

@@ -27,8 +27,10 @@ def cmd_restore(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_files
+    from .metrics import METRICS, parse_metrics
 
-    return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.jobs)
+    metrics = parse_metrics(args.metrics) if args.metrics is not None else METRICS
+    return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.jobs, metrics)
 
 
 def cmd_plot(args) -> int:
@@ -90,7 +92,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--seed", type=int, default=0, help="seed of the speaker split (default: 0)")
 
 
-METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc")  # restorers.METHODS, without importing torch
+METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "sbr", "opus-plc", "opus-deep-plc",
+           "opus-fec")  # restorers.METHODS, without importing torch
 KINDS = ("holes", "gaps", "band")  # detection.KINDS, likewise
 
 
@@ -137,13 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save-mask", action="store_true", help="also write the mask used as NAME.mask.json beside the output")
     r.set_defaults(func=cmd_restore)
 
-    e = sub.add_parser("evaluate", help="score restored audio against the clean original (STOI, PESQ, LSD)")
+    e = sub.add_parser("evaluate", help="score restored audio against the clean original (STOI, PESQ, ViSQOL, "
+                       "PLCMOS, DNSMOS, LSD, ...)")
     e.add_argument("--reference", required=True, help="clean file or folder")
     e.add_argument("--estimate", required=True, help="estimated file or folder (same relative names)")
     e.add_argument("--mask", help="mask file or folder for LSD inside the mask (default: beside the estimate)")
     e.add_argument("--json", help="write per-file rows and the summary as JSON")
     e.add_argument("--csv", help="write per-file rows as CSV")
     e.add_argument("--jobs", type=int, default=None, help="parallel workers (default: CPU cores)")
+    e.add_argument("--metrics", help="comma list of metrics to score (default: all of stoi,estoi,pesq,visqol,plcmos,"
+                   "dnsmos_sig,dnsmos_bak,dnsmos_ovrl,lsd,lsd_high,lsd_mask,si_sdr)")
     e.set_defaults(func=cmd_evaluate)
 
     pl = sub.add_parser("plot", help="three aligned spectrograms with the mask outlined")

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from .audio import check_signal, container_for, load_audio, output_subtype, read_recording, recording_writer
+from .baselines.ar import ArRestorer
+from .baselines.sbr import SbrRestorer
 from .baselines.seed_mfcc import SeedMLP, restore_seed_mfcc
 from .detection import KINDS, detect_signal
 from .dsp.interpolation import interpolate_log_magnitude
@@ -24,11 +26,17 @@ from .errors import SpeechInpaintError
 from .files import AUDIO_SUFFIXES, atomic_write_all, file_pairs, for_each_file, refuse_overwrite
 from .inpainter import Inpainter
 from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins
+from .peers.opus import METHODS as OPUS_METHODS, OpusRestorer
 from .reconstruction import restore_from_magnitude
 from .progress import Progress
 from .recording import Restorer, extension_band, restore_signal
 
-METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc")
+METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "sbr", "opus-plc", "opus-deep-plc",
+           "opus-fec")
+# The methods that use the clean signal (the oracle's magnitude; what an Opus sender encoded), and those
+# that cannot work without it.
+TAKES_REFERENCE = ("oracle", *OPUS_METHODS)
+NEEDS_REFERENCE = ("oracle", "opus-fec")
 # A file longer than this shows its own progress (per chunk of the restorer).
 LONG_SECONDS = 30.0
 
@@ -88,7 +96,8 @@ def make_restorer(method: str, iterations: int = DEFAULT_ITERS, checkpoint: str 
     """The restorer of a named method, given the options that method uses (the others are ignored).
 
     model: checkpoint (None: the shipped weights), device, iterations; interp: iterations; oracle:
-    reference, iterations; zero and seed-mfcc: nothing.
+    reference, iterations; zero, seed-mfcc, ar and sbr: nothing; opus-plc and opus-deep-plc: reference if
+    given (the signal the sender encoded); opus-fec: reference (peers/opus.py).
     """
     if method == "model":
         return Inpainter.from_checkpoint(checkpoint, device=device, iterations=iterations)
@@ -102,6 +111,12 @@ def make_restorer(method: str, iterations: int = DEFAULT_ITERS, checkpoint: str 
         return ZeroRestorer()
     if method == "seed-mfcc":
         return SeedMfccRestorer()
+    if method == "ar":
+        return ArRestorer()
+    if method == "sbr":
+        return SbrRestorer()
+    if method in OPUS_METHODS:
+        return OpusRestorer(method, reference)
     raise SpeechInpaintError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -126,8 +141,8 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
     found; `detect` chooses the kinds, `save_mask` writes the mask beside the output). sample_rate: the
     output's rate (a higher one than the input's extends the band); subtype: the output's sample format.
     Returns the exit status (1 if any file failed)."""
-    if method == "oracle" and not reference:
-        raise SpeechInpaintError("the oracle method needs --reference CLEAN (file or folder)")
+    if method in NEEDS_REFERENCE and not reference:
+        raise SpeechInpaintError(f"the {method} method needs --reference CLEAN (file or folder)")
     if sample_rate is not None and sample_rate < 8000:
         raise SpeechInpaintError(f"--sample-rate {sample_rate} is below the supported minimum of 8000 Hz")
     pairs = file_pairs(input, output)
@@ -137,7 +152,9 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
         container_for(dst)
         refuse_overwrite(dst, [mask if mask not in (None, "auto") else mask_path_for(src),
                                reference_file(Path(reference), name) if reference else None])
-    shared = None if method == "oracle" else make_restorer(method, iterations, checkpoint, device)
+    # The clean signal is each file's own, so a method that takes it gets a restorer per file.
+    per_file = reference is not None and method in TAKES_REFERENCE
+    shared = None if per_file else make_restorer(method, iterations, checkpoint, device)
 
     def work(src: Path, dst: Path, name: str) -> None:
         recording = read_recording(src)
@@ -151,7 +168,8 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
             print(f"{name}: {line}" + (f"; extending the band above {rate // 2} Hz" if extending else ""))
         else:
             file_mask = load_mask(mask or mask_path_for(src), n, rate, channels)
-        restorer = shared or OracleRestorer(load_audio(reference_file(Path(reference), name)), iterations)
+        restorer = shared or make_restorer(method, iterations, checkpoint, device,
+                                           load_audio(reference_file(Path(reference), name)))
         out_rate = sample_rate or rate
         seconds = n / rate
         progress = Progress(channels * seconds, name, "s of audio", enabled=seconds > LONG_SECONDS)
