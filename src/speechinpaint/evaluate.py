@@ -134,14 +134,16 @@ def format_table(
     metrics: Sequence[str] = METRICS,
     extra: Mapping[str, Mapping[str, str]] | None = None,
     label: str = "condition",
+    marked: Sequence[str] = (),
 ) -> str:
     """A markdown table: one row per summary (condition or method), mean ± sd of each metric.
 
-    Columns: label, files, the metrics, "PESQ missing" when PESQ is shown, then each `extra` column
-    ({heading: {row name: text}}), e.g. the wall time of each method.
+    Columns: label, files, the metrics (those in `marked` in bold: the ones a field ranks by), "PESQ
+    missing" when PESQ is shown, then each `extra` column ({heading: {row name: text}}), e.g. the wall
+    time of each method.
     """
     extra = extra or {}
-    head = [label, "files"] + [LABELS.get(m, m) for m in metrics]
+    head = [label, "files"] + [f"**{LABELS.get(m, m)}**" if m in marked else LABELS.get(m, m) for m in metrics]
     if "pesq" in metrics:
         head.append("PESQ missing")
     head += list(extra)
