@@ -101,7 +101,7 @@ def run(clips: list[tuple[str, np.ndarray]], seed: int, iterations: int, jobs: i
                 items.append((clean, estimate, mask))
                 keys.append(f"{label}, {method}")
         print(f"restored {label}", file=sys.stderr)
-    rows = score_many(items, jobs=jobs, desc="score")
+    rows = score_many(items, jobs=jobs, desc="score", metrics=TABLE_METRICS)
     grouped: dict[str, list[dict]] = defaultdict(list)
     for key, row in zip(keys, rows):
         grouped[key].append(row)

@@ -53,12 +53,12 @@ def main() -> None:
             interp = interpolate_log_magnitude(log_magnitude(known), holes)
             for method, est in (("interp", interp), ("model", model)):
                 restored = restore_from_magnitude(corrupted, mask, est.exp(), missing)
-                s = score(clean, restored, mask)
+                s = score(clean, restored, mask, ("pesq", "stoi"))
                 err = (est - target)[holes]
                 rows[method].append((err.abs().mean().item(), err.mean().item(), s["pesq"], s["stoi"]))
             for g in GAINS_DB:
                 lowered = torch.where(holes, model + g / 20 * np.log(10), model)
-                gains[g].append(score(clean, restore_from_magnitude(corrupted, mask, lowered.exp(), missing), mask)["pesq"])
+                gains[g].append(score(clean, restore_from_magnitude(corrupted, mask, lowered.exp(), missing), mask, ("pesq",))["pesq"])
         for method, values in rows.items():
             l1, bias, pesq, stoi = (np.mean([v[i] for v in values if v[i] is not None]) for i in range(4))
             print(f"| {kind} | {method} | {l1:.3f} | {bias:+.3f} | {pesq:.2f} | {stoi:.3f} |")

@@ -104,9 +104,9 @@ def run(clips, seed: int, inpainter, jobs: int | None) -> str:
             ours.append((clean, est, mask))
             seeds.append(None if key == "mfcc-oracle" else (reference_a, est, None))
         print(f"restored {name}", file=sys.stderr)
-    our_rows = score_many(ours, jobs=jobs, desc="score (ours)")
+    our_rows = score_many(ours, jobs=jobs, desc="score (ours)", metrics=OUR_METRICS)
     wanted = [s for s in seeds if s is not None]
-    seed_scored = iter(score_many(wanted, jobs=jobs, desc="score (seed convention)"))
+    seed_scored = iter(score_many(wanted, jobs=jobs, desc="score (seed convention)", metrics=("stoi", "pesq")))
     grouped: dict[str, list[dict]] = defaultdict(list)
     dropped: dict[str, int] = defaultdict(int)
     for key, row, pair in zip(keys, our_rows, seeds):
