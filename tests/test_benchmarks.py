@@ -15,6 +15,7 @@ SCRIPTS = {
     "baselines": ["--limit", "1"],
     "detect": ["--limit", "1"],
     "detector_threshold": ["--crops", "1"],
+    "envelope_probe": ["--count", "1"],
     "loss_alignment": ["--count", "1"],
     "quality": ["--count", "1"],
     "seed": ["--limit", "1"],
