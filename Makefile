@@ -46,6 +46,8 @@ demo: venv opus
 	$(VENV)/bin/speechinpaint demo
 
 test: venv opus
+	@command -v chromium >/dev/null 2>&1 || [ -n "$${SPEECHINPAINT_CHROMIUM:-}" ] || \
+		echo "editor browser tests skipped: no chromium found (apt-get install chromium)"
 	$(PY) -m pytest -q
 
 clean:

@@ -74,6 +74,12 @@ def cmd_demo(args) -> int:
     return run_demo(args.output)
 
 
+def cmd_edit(args) -> int:
+    from .editor.server import serve
+
+    return serve(args.file, args.host, args.port, not args.no_browser)
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The `speechinpaint data vctk|starter|folder` subcommands."""
     sub = parser.add_subparsers(dest="corpus", required=True)
@@ -184,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="corrupt and restore the bundled example, print the table")
     dm.add_argument("-o", "--output", default="demo-output")
     dm.set_defaults(func=cmd_demo)
+
+    ed = sub.add_parser("edit", help="a local web page to see the damage, mark it, restore, listen A/B and save")
+    ed.add_argument("file", nargs="?", help="audio file to open (read once, never written)")
+    ed.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    ed.add_argument("--port", type=int, default=8765)
+    ed.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
+    ed.set_defaults(func=cmd_edit)
     return p
 
 
