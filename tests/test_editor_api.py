@@ -25,7 +25,7 @@ from speechinpaint.audio import read_recording
 from speechinpaint.editor.server import create_app
 from speechinpaint.masks import Mask, Region, gap_sample_mask
 from speechinpaint.recording import restore_signal
-from speechinpaint.restorers import InterpRestorer, ZeroRestorer, restore_files
+from speechinpaint.restorers import ZeroRestorer, restore_files
 
 DATA = Path(__file__).parent / "data"
 

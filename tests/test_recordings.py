@@ -19,7 +19,7 @@ import soundfile as sf
 import torch
 
 import speechinpaint
-from speechinpaint.audio import load_audio, read_recording, resample
+from speechinpaint.audio import load_audio, resample
 from speechinpaint.cli import main
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.inpainter import Inpainter

@@ -119,7 +119,6 @@ def detect_band(audio: np.ndarray, ignore: np.ndarray | None = None) -> float | 
 def _band_edge(level: np.ndarray) -> float | None:
     """The lower edge in Hz of the stop band of a long-term spectrum in dB per bin, or None."""
     freqs = BAND_GRID.bin_freqs()
-    nyq = SAMPLE_RATE / 2
     # Candidate cutoffs from the top down: the stop band [k, end] must be flat and far below the
     # pass band [k - 500 Hz, k - 200 Hz]; the lowest such k is where the floor starts.
     df = freqs[1]
