@@ -89,6 +89,15 @@ def extension_band(mask: Mask, input_rate: int) -> Mask:
     return Mask(mask.sample_rate, mask.num_samples, [*mask.regions, Region(0.0, mask.duration, f0, top)])
 
 
+def mask_at_output(mask: Mask, input_rate: int, output_rate: int, num_samples: int) -> Mask:
+    """The mask in the output's terms: moved to output_rate (num_samples long), with the extension band
+    when the output rate is higher than the input's."""
+    if output_rate == input_rate:
+        return mask
+    moved = mask.at_rate(output_rate, num_samples)
+    return extension_band(moved, input_rate) if output_rate > input_rate else moved
+
+
 class Restorer:
     """A restoration method: `restore_16k` fills the masked regions of 16 kHz mono float32 audio;
     `restore` takes audio in its own terms (module doc).
@@ -176,8 +185,7 @@ def restore_signal(restorer: Restorer, signal: np.ndarray, rate: int, mask: Mask
     """[channels, samples] float64 restored at output_rate (default: rate); see the module doc."""
     if output_rate and output_rate != rate:
         signal = np.stack([resample(ch, rate, output_rate) for ch in signal]).astype(np.float64)
-        mask = extension_band(mask.at_rate(output_rate, signal.shape[1]), rate) if output_rate > rate else \
-            mask.at_rate(output_rate, signal.shape[1])
+        mask = mask_at_output(mask, rate, output_rate, signal.shape[1])
         rate = output_rate
     return np.stack([restore_channel(restorer, ch, rate, mask.for_channel(c), progress) for c, ch in enumerate(signal)])
 

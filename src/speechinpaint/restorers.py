@@ -29,7 +29,7 @@ from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins
 from .peers.opus import METHODS as OPUS_METHODS, OpusRestorer
 from .reconstruction import restore_from_magnitude
 from .progress import Progress
-from .recording import Restorer, extension_band, restore_signal
+from .recording import Restorer, mask_at_output, restore_signal
 
 METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "sbr", "opus-plc", "opus-deep-plc",
            "opus-fec")
@@ -180,9 +180,7 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
             print(note, file=sys.stderr)
         writes = [(dst, recording_writer(dst, restored, out_rate, chosen))]
         if save_mask:
-            out_mask = file_mask if out_rate == rate else file_mask.at_rate(out_rate, restored.shape[1])
-            if out_rate > rate:
-                out_mask = extension_band(out_mask, rate)
+            out_mask = mask_at_output(file_mask, rate, out_rate, restored.shape[1])
             target = mask_path_for(dst)
             refuse_overwrite(target, [src, mask_path_for(src)])
             writes.append((target, mask_writer(target, out_mask)))
