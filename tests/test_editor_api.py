@@ -144,7 +144,9 @@ def test_documents_describe_the_file_in_its_own_terms(client, initial):
     assert doc["name"] == "name.flac" and doc["id"] != "initial"
     assert (doc["sample_rate"], doc["channels"], doc["container"], doc["subtype"]) == (44100, 1, "FLAC", "PCM_16")
     assert client.get(f"/api/documents/{doc['id']}").json() == doc
-    one_sentence(TestClient(create_app()).get("/api/documents/initial"), 404)
+    # Without a FILE: 204 No Content (a 404 would be logged by the browser as an error on every load).
+    r = TestClient(create_app()).get("/api/documents/initial")
+    assert r.status_code == 204 and r.content == b""
 
 
 def test_unknown_documents_and_jobs_are_404(client):
@@ -163,10 +165,51 @@ def test_detect_finds_the_lost_packets(client, tmp_path):
     assert np.array_equal(gap_sample_mask(found), gap_sample_mask(mask))
     doc = open_doc(client, path)
     r = client.post(f"/api/documents/{doc['id']}/detect", json={"kinds": ["gaps"], "threshold": 0.6})
-    assert r.status_code == 200 and r.json()["summary"].startswith("3 lost packets (60 ms)")
-    assert Mask.from_json(r.json()["mask"]).regions == found.regions
+    assert r.status_code == 200 and set(r.json()) == {"job"}
+    state = wait_job(client, r.json()["job"])
+    assert (state["kind"], state["state"], state["progress"], state["version"]) == ("detect", "done", 1.0, None)
+    assert state["result"]["summary"].startswith("3 lost packets (60 ms)")
+    assert Mask.from_json(state["result"]["mask"]).regions == found.regions
+    # What fails at once is refused at once, as one sentence.
     one_sentence(client.post(f"/api/documents/{doc['id']}/detect", json={"kinds": ["cracks"]}), 400)
     one_sentence(client.post(f"/api/documents/{doc['id']}/detect", json={"threshold": 7}), 422)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(48000), 16000, subtype="PCM_16")
+    assert "silent" in one_sentence(client.post(f"/api/documents/{open_doc(client, silent)['id']}/detect", json={}), 400)
+
+
+def test_a_detection_reports_progress_and_can_be_cancelled(client, tmp_path, speech_of_length):
+    """A minute of speech with holes: the holes detector runs it in two chunks, so a detection job reports
+    progress strictly between 0 and 1 on the way, stops when cancelled, and otherwise finds what
+    detect_signal finds."""
+    from speechinpaint.corruptions import corrupt
+    from speechinpaint.detection import detect_signal
+
+    audio, _ = corrupt(speech_of_length(60 * 16000), "holes", seed=3)
+    path = tmp_path / "minute.wav"
+    sf.write(path, audio, 16000, subtype="PCM_16")
+    doc = open_doc(client, path)
+    url = f"/api/documents/{doc['id']}/detect"
+    job = client.post(url, json={}).json()["job"]
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/jobs/{job}").json()
+        assert state["state"] in ("queued", "running"), state
+        seen.append(state["progress"])
+        if 0.0 < state["progress"] < 1.0:
+            break
+        time.sleep(0.005)
+    assert 0.0 < seen[-1] < 1.0 and seen == sorted(seen), seen[-5:]
+    assert client.post(f"/api/jobs/{job}/cancel").json()["id"] == job
+    state = wait_job(client, job)
+    assert state["state"] == "cancelled" and state["result"] is None and state["error"] is None
+    # Uncancelled: the same mask as detect_signal on the samples the document holds.
+    state = wait_job(client, client.post(url, json={}).json()["job"])
+    assert state["state"] == "done" and state["progress"] == 1.0, state
+    expected = detect_signal(read_recording(path).samples, 16000)
+    assert expected.mask.regions, "the holes were not found"
+    assert state["result"] == {"mask": expected.mask.to_json(), "summary": expected.summary()}
 
 
 @pytest.mark.parametrize("source, subtype, method", [("da_7spoke_44k.flac", None, "interp"),

@@ -149,12 +149,16 @@ def shipped_detector(device: str = "cpu") -> HoleDetector:
     return HoleDetector.from_checkpoint(None, device=device)
 
 
-def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None, detector: HoleDetector | None = None) -> np.ndarray:
+def detect_holes(audio: np.ndarray, exclude: np.ndarray | None = None, detector: HoleDetector | None = None,
+                 on_chunk=None) -> np.ndarray:
     """Boolean [bins, frames] on the model grid, True in zeroed patches (see the module doc).
 
     exclude: [bins, frames] cells already explained by another detector (gaps, band), never holes.
+    on_chunk: HoleDetector.probabilities' hook (frames done per chunk); not passed on when None, so a
+    detector without it still works.
     """
-    marked = (detector or shipped_detector()).cells(audio)
+    detector = detector or shipped_detector()
+    marked = detector.cells(audio) if on_chunk is None else detector.cells(audio, on_chunk)
     if exclude is not None:
         marked &= ~exclude
     return drop_speckle(marked, HOLE_MIN_CELLS)
@@ -220,18 +224,42 @@ def detect_mask(audio: np.ndarray, detector: HoleDetector | None = None, device:
     return detect_signal(audio[None].astype(np.float64), SAMPLE_RATE, kinds, detector, device).mask
 
 
+class _ChannelProgress:
+    """One channel's share of detect_signal's progress: the holes detector's chunks in seconds of audio
+    (its frames at 8 ms, capped at the channel's duration), then the rest of the channel at its end."""
+
+    def __init__(self, progress, seconds: float):
+        self.progress, self.seconds, self.done = progress, seconds, 0.0
+
+    def chunk(self, frames: int) -> None:
+        step = max(0.0, min(frames * MODEL_GRID.hop / SAMPLE_RATE, self.seconds - self.done))
+        self.done += step
+        self.progress.update(step)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress.update(max(0.0, self.seconds - self.done))
+            self.done = self.seconds
+
+
 def detect_signal(signal: np.ndarray, sample_rate: int, kinds: tuple[str, ...] = KINDS,
-                  detector: HoleDetector | None = None, device: str = "cpu") -> Detection:
+                  detector: HoleDetector | None = None, device: str = "cpu", progress=None) -> Detection:
     """What each channel of [channels, samples] at sample_rate holds of each kind; the mask is in the
-    signal's terms, each region tagged with its channel when there are several."""
+    signal's terms, each region tagged with its channel when there are several.
+
+    progress: None, or an object with update(seconds_of_audio) (as progress.Progress): called per chunk
+    of the holes detector and once per channel, the calls summing to channels x duration; whatever it
+    raises (a cancellation) propagates and the detection stops."""
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown or not kinds:
         raise SpeechInpaintError(f"--detect takes some of {', '.join(KINDS)} (got {', '.join(kinds) or 'nothing'})")
     channels, n = signal.shape
     found = Detection(Mask(sample_rate, n, []), tuple(kinds), channels=channels)
+    seconds = n / sample_rate
     for c in range(channels):
         audio = signal[c]
         _check_detectable(audio, sample_rate)
+        told = _ChannelProgress(progress, seconds)
         tag = c if channels > 1 else None
         regions: list[Region] = []
         gaps = detect_gaps(audio, sample_rate) if "gaps" in kinds else np.zeros(n, dtype=bool)
@@ -257,12 +285,14 @@ def detect_signal(signal: np.ndarray, sample_rate: int, kinds: tuple[str, ...] =
             top = band_edge if band_edge is not None else (sample_rate / 2 if sample_rate < SAMPLE_RATE else None)
             if top is not None:
                 exclude[MODEL_GRID.bin_freqs() >= top - 300.0, :] = True
-            holes = detect_holes(audio16, exclude, detector or shipped_detector(device))
+            holes = detect_holes(audio16, exclude, detector or shipped_detector(device),
+                                 told.chunk if progress is not None else None)
             rectangles = cells_to_rectangles(holes, MODEL_GRID, n16, HOLE_MERGE_IOU)
             regions.extend(dataclasses.replace(r, t1=min(r.t1, n / sample_rate), channel=tag) for r in rectangles)
             found.holes += int(ndimage.label(holes)[1])
             found.holes_share += float(holes.mean()) / channels
         found.mask.regions.extend(regions)
+        told.finish()
     found.mask.validate("detected mask")
     return found
 

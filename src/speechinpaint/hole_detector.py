@@ -67,8 +67,11 @@ class HoleDetector:
         return cls(model, **kwargs)
 
     @torch.inference_mode()
-    def probabilities(self, audio: np.ndarray) -> np.ndarray:
-        """[F - 1, T] probability that each cell below Nyquist lies in a hole."""
+    def probabilities(self, audio: np.ndarray, on_chunk=None) -> np.ndarray:
+        """[F - 1, T] probability that each cell below Nyquist lies in a hole.
+
+        on_chunk: called after each chunk with the number of frames it kept (they sum to T); whatever it
+        raises (a cancellation) propagates."""
         features = detector_features(torch.from_numpy(as_pcm16(audio))[None]).to(self.device)
         n_frames = features.shape[-1]
         out = np.empty(features.shape[-2:], dtype=np.float32)
@@ -77,10 +80,13 @@ class HoleDetector:
             a, b = max(start - CONTEXT_FRAMES, 0), min(stop + CONTEXT_FRAMES, n_frames)
             logits = self.model(features[..., a:b])[0, :, start - a:stop - a]
             out[:, start:stop] = torch.sigmoid(logits).float().cpu().numpy()
+            if on_chunk is not None:
+                on_chunk(stop - start)
         return out
 
-    def cells(self, audio: np.ndarray) -> np.ndarray:
-        """Boolean [F, T] on the model grid, True in hole cells; the Nyquist row copies the row below."""
-        marked = self.probabilities(audio) > self.threshold
+    def cells(self, audio: np.ndarray, on_chunk=None) -> np.ndarray:
+        """Boolean [F, T] on the model grid, True in hole cells; the Nyquist row copies the row below.
+        on_chunk: as for probabilities."""
+        marked = self.probabilities(audio, on_chunk) > self.threshold
         marked[:, silent_frames(as_pcm16(audio))] = False
         return np.concatenate([marked, marked[-1:]], axis=0)

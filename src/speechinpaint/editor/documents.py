@@ -1,6 +1,6 @@
-"""The editor's state and work, apart from HTTP: documents (one per upload, in memory), restore jobs
-(one worker, so restores run one at a time), and the views the page draws (spectrogram and detector
-images, audio for the browser, the before/after report).
+"""The editor's state and work, apart from HTTP: documents (one per upload, in memory), restore and
+detection jobs (one worker, so they run one at a time), and the views the page draws (spectrogram and
+detector images, audio for the browser, the before/after report).
 
 A document keeps the original samples as they were read and a list of versions: version 0 is the
 original, each finished restore appends one (after dropping any undone ones) and becomes current, and
@@ -19,6 +19,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
@@ -320,28 +321,35 @@ class Documents:
         return doc
 
 
-# --- restore jobs --------------------------------------------------------------------------------------
+# --- jobs: restores and detections --------------------------------------------------------------
 
 
 @dataclass
 class Job:
+    """A queued piece of work on a document: a restore (mask, methods) or a detection (`work`, a function
+    of the job's progress hook returning the result the job reports)."""
+
     id: str
     document: Document
-    mask: Mask
-    methods: dict[int, str]
+    mask: Mask | None = None
+    methods: dict[int, str] = field(default_factory=dict)
+    kind: str = "restore"
+    work: Callable | None = None
     state: str = "queued"
     progress: float = 0.0
     error: str | None = None
     version: int | None = None
+    result: dict | None = None
     cancel_flag: threading.Event = field(default_factory=threading.Event)
 
     def info(self) -> dict:
-        return {"id": self.id, "document": self.document.id, "state": self.state, "progress": self.progress,
-                "error": self.error, "version": self.version}
+        return {"id": self.id, "document": self.document.id, "kind": self.kind, "state": self.state,
+                "progress": self.progress, "error": self.error, "version": self.version, "result": self.result}
 
 
 class JobProgress:
-    """The progress hook of restore_signal: counts seconds of audio, raises Cancelled once the flag is set."""
+    """The progress hook of restore_signal and detect_signal: counts seconds of audio, raises Cancelled
+    once the flag is set."""
 
     def __init__(self, job: Job, total: float):
         self.job, self.total, self.done = job, max(total, 1e-9), 0.0
@@ -398,7 +406,7 @@ class Restorers:
 
 
 class Worker:
-    """A single thread that runs the queued restore jobs in turn."""
+    """A single thread that runs the queued jobs (restores and detections) in turn."""
 
     def __init__(self, restorers: Restorers):
         self.restorers = restorers
@@ -410,7 +418,14 @@ class Worker:
 
     def submit(self, document: Document, mask: Mask, methods: dict[int, str]) -> Job:
         check_signal(document.recording.samples.mean(axis=0).astype(np.float32), document.name)
-        job = Job(secrets.token_urlsafe(9), document, mask, methods)
+        return self._queue(Job(secrets.token_urlsafe(9), document, mask, methods))
+
+    def submit_detect(self, document: Document, work: Callable[[JobProgress], dict]) -> Job:
+        """A detection job: work(progress) runs on the worker (progress counts channels x duration seconds
+        of audio and raises Cancelled once the job is cancelled) and returns the job's result."""
+        return self._queue(Job(secrets.token_urlsafe(9), document, kind="detect", work=work))
+
+    def _queue(self, job: Job) -> Job:
         with self.lock:
             self.jobs[job.id] = job
         self.queue.put(job)
@@ -420,7 +435,7 @@ class Worker:
         with self.lock:
             job = self.jobs.get(job_id)
         if job is None:
-            raise LookupError(f"no restore job with id {job_id!r}")
+            raise LookupError(f"no job with id {job_id!r}")
         return job
 
     def cancel(self, job: Job) -> None:
@@ -435,15 +450,11 @@ class Worker:
                 job.state = "cancelled"
                 continue
             job.state = "running"
-            doc = job.document
-            groups = len(method_groups(job.mask, job.methods)) or 1
-            progress = JobProgress(job, groups * doc.recording.channels * doc.duration)
             try:
-                with self.restorers.lock:
-                    out = self.restorers.restore(doc.recording.samples, doc.rate, job.mask, job.methods, progress)
-                if job.cancel_flag.is_set():
-                    raise Cancelled()
-                job.version = doc.add_version(out)
+                if job.kind == "detect":
+                    self.detect(job)
+                else:
+                    self.restore(job)
                 job.progress = 1.0
                 job.state = "done"
             except Cancelled:
@@ -451,7 +462,24 @@ class Worker:
             except SpeechInpaintError as exc:
                 job.error, job.state = str(exc), "failed"
             except Exception as exc:  # a bug must not stop the worker; the page shows one line
-                job.error, job.state = f"restore failed: {type(exc).__name__}: {exc}", "failed"
+                job.error, job.state = f"{job.kind} failed: {type(exc).__name__}: {exc}", "failed"
+
+    def restore(self, job: Job) -> None:
+        doc = job.document
+        groups = len(method_groups(job.mask, job.methods)) or 1
+        progress = JobProgress(job, groups * doc.recording.channels * doc.duration)
+        with self.restorers.lock:
+            out = self.restorers.restore(doc.recording.samples, doc.rate, job.mask, job.methods, progress)
+        if job.cancel_flag.is_set():
+            raise Cancelled()
+        job.version = doc.add_version(out)
+
+    def detect(self, job: Job) -> None:
+        doc = job.document
+        result = job.work(JobProgress(job, doc.recording.channels * doc.duration))
+        if job.cancel_flag.is_set():
+            raise Cancelled()
+        job.result = result
 
 
 # --- the holes detector's probability ------------------------------------------------------------------

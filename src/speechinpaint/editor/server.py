@@ -1,8 +1,9 @@
 """The HTTP side of `speechinpaint edit`: a FastAPI app serving the page (static/) and its API.
 
-`create_app(path)` builds the app (documents in memory, one restore worker); `serve` runs it with
-uvicorn on 127.0.0.1 unless told otherwise. Every 4xx answer is JSON {"detail": "one sentence"}; the
-user's input file is read once and never written. The endpoints are listed in the package docstring.
+`create_app(path)` builds the app (documents in memory, one worker for restore and detection jobs);
+`serve` runs it with uvicorn on 127.0.0.1 unless told otherwise. Every 4xx answer is JSON
+{"detail": "one sentence"}; the user's input file is read once and never written. The endpoints are
+listed in the package docstring.
 """
 
 from __future__ import annotations
@@ -208,8 +209,8 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
 
     # --- one-shot endpoints --------------------------------------------------------------------------
 
-    def _detect(signal: np.ndarray, rate: int, kinds=None, threshold: float | None = None):
-        from ..detection import KINDS, detect_signal, shipped_detector
+    def _detector(threshold: float | None = None):
+        from ..detection import shipped_detector
         from ..hole_detector import HoleDetector
 
         detector = shipped_detector(device)
@@ -217,7 +218,12 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
             if not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
                 raise ApiError(422, f"threshold must be a number between 0 and 1 (got {threshold!r})")
             detector = HoleDetector(detector.model, threshold=float(threshold), device=device)
-        return detect_signal(signal, rate, tuple(kinds) if kinds is not None else KINDS, detector, device)
+        return detector
+
+    def _detect(signal: np.ndarray, rate: int, kinds=None, threshold: float | None = None):
+        from ..detection import KINDS, detect_signal
+
+        return detect_signal(signal, rate, tuple(kinds) if kinds is not None else KINDS, _detector(threshold), device)
 
     @app.post("/api/detect")
     async def detect_upload(request: Request):
@@ -266,6 +272,14 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
         data = await form(request)
         name, recording = await run_sync(read_form_upload, data)
         return documents.add(name, recording).info()
+
+    @app.get("/api/documents/initial")
+    def initial_document():
+        # 204, not 404, when no FILE was given: the page asks on every load, and a browser logs a 404
+        # as an error the user sees.
+        if "initial" not in documents.by_id:
+            return Response(status_code=204)
+        return documents.get("initial").info()
 
     @app.get("/api/documents/{doc_id}")
     def document_info(doc_id: str):
@@ -322,8 +336,23 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
         kinds = body.get("kinds")
         if kinds is not None and not (isinstance(kinds, list) and all(isinstance(k, str) for k in kinds)):
             raise ApiError(422, "kinds must be a list such as [\"holes\", \"gaps\", \"band\"]")
-        found = await run_sync(_detect, doc.recording.samples, doc.rate, kinds, body.get("threshold"))
-        return {"mask": found.mask.to_json(), "summary": found.summary()}
+        threshold = body.get("threshold")
+        # What would fail at once fails here, as a 4xx: unknown kinds, a bad threshold, audio that is too
+        # short, silent or not finite. The detection itself runs as a job on the worker.
+        from ..detection import KINDS, _check_detectable, detect_signal
+
+        chosen = tuple(kinds) if kinds is not None else KINDS
+        unknown = sorted(set(chosen) - set(KINDS))
+        if unknown or not chosen:
+            raise ApiError(400, f"kinds takes some of {', '.join(KINDS)} (got {', '.join(chosen) or 'nothing'})")
+        detector = _detector(threshold)
+        await run_sync(lambda: [_check_detectable(channel, doc.rate) for channel in doc.recording.samples])
+
+        def work(progress):
+            found = detect_signal(doc.recording.samples, doc.rate, chosen, detector, device, progress)
+            return {"mask": found.mask.to_json(), "summary": found.summary()}
+
+        return {"job": worker.submit_detect(doc, work).id}
 
     def methods_of(doc_mask, methods) -> dict[int, str]:
         if methods is None:

@@ -31,7 +31,8 @@
     busy: new Map(),             // task -> label
     message: "",
     error: false,
-    job: null,
+    job: null,                   // the restore job on the server, while it runs
+    detectJob: null,             // the detection job on the server, while it runs
     detected: false,
   };
   const images = { spec: null, prob: null };  // {bitmap, view, key}
@@ -780,6 +781,10 @@
   // ---------------------------------------------------------------- documents
   function setDocument(doc) {
     player.stop();
+    // a detection still running was for the previous document: drop it
+    detectSeq++;
+    if (state.detectJob) { cancelJob(state.detectJob).catch(() => {}); state.detectJob = null; setCancellable(); }
+    $("detect-button").disabled = false;
     state.doc = doc;
     state.regions = []; state.selected = null; state.undo = []; state.redo = []; state.restored = null;
     state.detected = false; state.which = "original"; state.channel = 0;
@@ -837,7 +842,8 @@
     const task = begin("looking for the file given on the command line");
     try {
       const response = await fetch("/api/documents/initial");
-      if (response.status === 404 || response.status === 204) { end(task, "open an audio file to begin"); return; }
+      // 204: no file was given on the command line
+      if (response.status === 204) { end(task, "open an audio file to begin"); return; }
       if (!response.ok) throw new Error(await detailOf(response));
       const doc = await response.json();
       if (doc && doc.id) { setDocument(doc); end(task, `opened ${doc.name}`); }
@@ -902,17 +908,39 @@
 
   // ---------------------------------------------------------------- detect
   let detectSeq = 0;
+  // A job on the server's worker, polled until it ends: progress goes to the task's status as "label N %".
+  async function waitJob(job, task, label) {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 200));
+      const s = await api("GET", `/api/jobs/${encodeURIComponent(job)}`);
+      update(task, `${label} ${Math.round(100 * (Number(s.progress) || 0))} %`);
+      if (s.state === "done" || s.state === "cancelled") return s;
+      if (s.state === "failed") throw new Error(s.error || `the ${s.kind || "job"} failed`);
+    }
+  }
+  function cancelJob(job) {
+    return api("POST", `/api/jobs/${encodeURIComponent(job)}/cancel`);
+  }
+  function setCancellable() { $("cancel-button").disabled = !(state.job || state.detectJob); }
   async function detect() {
     if (!state.doc) { say("open an audio file first", true); return; }
     const kinds = [...document.querySelectorAll("input.kind:checked")].map((c) => c.value);
     if (!kinds.length) { say("choose what to detect: holes, gaps or band", true); return; }
     const threshold = parseFloat($("threshold").value);
     const seq = ++detectSeq;
+    // a new detection (the threshold moved) replaces one still on its way
+    if (state.detectJob) { cancelJob(state.detectJob).catch(() => {}); state.detectJob = null; }
     const task = begin("detecting");
     $("detect-button").disabled = true;
+    let job = null;
     try {
-      const result = await api("POST", docUrl("detect"), { kinds, threshold });
+      ({ job } = await api("POST", docUrl("detect"), { kinds, threshold }));
+      if (seq !== detectSeq) { cancelJob(job).catch(() => {}); end(task); return; }
+      state.detectJob = job; setCancellable();
+      const s = await waitJob(job, task, "detecting");
       if (seq !== detectSeq) { end(task); return; }
+      if (s.state === "cancelled") { end(task, "detection cancelled"); return; }
+      const result = s.result || {};
       pushHistory();
       // detected regions replace the earlier detected ones that were not accepted; the user's stay
       state.regions = state.regions.filter((r) => r.origin !== "detected" || r.accepted);
@@ -925,9 +953,12 @@
       renderRegions(); requestDraw();
       end(task, result.summary || `${regions.length} region${regions.length === 1 ? "" : "s"} detected`);
     } catch (e) {
-      end(task, `detection failed: ${e.message}`, true);
+      if (seq !== detectSeq) end(task);
+      else end(task, `detection failed: ${e.message}`, true);
     } finally {
-      $("detect-button").disabled = false;
+      if (state.detectJob === job && job !== null) state.detectJob = null;
+      setCancellable();
+      if (seq === detectSeq) $("detect-button").disabled = false;
     }
   }
   $("detect-button").addEventListener("click", detect);
@@ -949,21 +980,14 @@
     if (!state.doc || state.job) return;
     if (!mask.regions.length) { say("nothing to restore: the mask is empty (draw or detect regions first)", true); return; }
     const task = begin("restoring");
-    $("restore-button").disabled = true; $("cancel-button").disabled = false;
-    let cancelled = false, version = null;
+    $("restore-button").disabled = true;
+    let version = null;
     try {
       const { job } = await api("POST", docUrl("restore"), { mask, methods });
-      state.job = job;
-      for (;;) {
-        await new Promise((r) => setTimeout(r, 250));
-        const s = await api("GET", `/api/jobs/${encodeURIComponent(job)}`);
-        const pct = Math.round(100 * (Number(s.progress) || 0));
-        update(task, `restoring ${pct} %`);
-        if (s.state === "done") { version = s.version; break; }
-        if (s.state === "cancelled") { cancelled = true; break; }
-        if (s.state === "failed") throw new Error(s.error || "the restoration failed");
-      }
-      if (cancelled) { end(task, "restoration cancelled"); return; }
+      state.job = job; setCancellable();
+      const s = await waitJob(job, task, "restoring");
+      if (s.state === "cancelled") { end(task, "restoration cancelled"); return; }
+      version = s.version;
       pushHistory();
       // the heat map is the original's: hide it over the restored view (the checkbox brings it back)
       if ($("show-probability").checked) { $("show-probability").checked = false; images.prob = null; }
@@ -974,13 +998,14 @@
       end(task, `restoration failed: ${e.message}`, true);
     } finally {
       state.job = null;
-      $("restore-button").disabled = false; $("cancel-button").disabled = true;
+      $("restore-button").disabled = false; setCancellable();
     }
   }
   $("restore-button").addEventListener("click", () => { if (state.doc) runRestore(maskJson(), methodsJson()); else say("open an audio file first", true); });
+  // Cancel stops what runs on the worker: the restore and the detection.
   $("cancel-button").addEventListener("click", async () => {
-    if (!state.job) return;
-    try { await api("POST", `/api/jobs/${encodeURIComponent(state.job)}/cancel`); }
+    const jobs = [state.job, state.detectJob].filter((j) => j);
+    try { await Promise.all(jobs.map(cancelJob)); }
     catch (e) { say(`cannot cancel: ${e.message}`, true); }
   });
 
