@@ -781,6 +781,8 @@
   // ---------------------------------------------------------------- documents
   function setDocument(doc) {
     player.stop();
+    // a restore still running was for the previous document: cancel it
+    if (state.job) { cancelJob(state.job).catch(() => {}); }
     // a detection still running was for the previous document: drop it
     detectSeq++;
     if (state.detectJob) { cancelJob(state.detectJob).catch(() => {}); state.detectJob = null; setCancellable(); }
@@ -981,12 +983,15 @@
     if (!mask.regions.length) { say("nothing to restore: the mask is empty (draw or detect regions first)", true); return; }
     const task = begin("restoring");
     $("restore-button").disabled = true;
+    const doc = state.doc;
     let version = null;
     try {
       const { job } = await api("POST", docUrl("restore"), { mask, methods });
       state.job = job; setCancellable();
       const s = await waitJob(job, task, "restoring");
       if (s.state === "cancelled") { end(task, "restoration cancelled"); return; }
+      // another file was opened meanwhile: the result is that document's (kept on the server), not this one's
+      if (state.doc !== doc) { end(task, `restored ${doc.name} (no longer open)`); return; }
       version = s.version;
       pushHistory();
       // the heat map is the original's: hide it over the restored view (the checkbox brings it back)
