@@ -412,3 +412,15 @@ def test_an_encoders_low_pass_near_8k_is_no_missing_band(capsys, tmp_path):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0] == "encoded.wav: nothing found"
     assert out[1].startswith("cut.wav: missing band above 3")
+
+
+def test_an_mp3_comes_back_as_an_mp3_or_in_the_container_asked_for(capsys, tmp_path):
+    """A folder keeps an MP3 an MP3; `-o NAME.wav` cannot hold MP3 data, so it gets the WAV default and
+    a note says so."""
+    sf.write(tmp_path / "a.mp3", load_audio(DATA / "da_7spoke.wav"), 16000, format="MP3")
+    assert main(["restore", str(tmp_path / "a.mp3"), "-o", str(tmp_path / "out") + "/", "--mask", "auto"]) == 0
+    assert sf.info(tmp_path / "out" / "a.mp3").subtype == "MPEG_LAYER_III"
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "a.mp3"), "-o", str(tmp_path / "a.wav"), "--mask", "auto"]) == 0
+    assert "WAV cannot hold MPEG_LAYER_III; writing PCM_16" in capsys.readouterr().err
+    assert sf.info(tmp_path / "a.wav").subtype == "PCM_16"

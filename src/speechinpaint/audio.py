@@ -83,16 +83,22 @@ def container_for(path: str | os.PathLike) -> str:
     return CONTAINERS[suffix]
 
 
-def output_subtype(path: str | os.PathLike, subtype: str, requested: str | None = None) -> tuple[str, str | None]:
+def output_subtype(path: str | os.PathLike, subtype: str, requested: str | None = None,
+                   source_container: str | None = None) -> tuple[str, str | None]:
     """(subtype to write, a note for the user or None): the requested one, else the input's own, else
-    (when the container cannot hold it, e.g. an MP3's in a WAV) the container's default."""
+    (when the container cannot hold it, e.g. an MP3's in a WAV) the container's default.
+
+    A codec's subtype (MP3, Vorbis, Opus, ADPCM, ...) is kept only in the input's own container
+    (`source_container`): libsndfile lists some in other containers (MPEG_LAYER_III in WAV) that it cannot
+    write there."""
     container = container_for(path)
     if requested:
         if not sf.check_format(container, requested.upper()):
             allowed = ", ".join(sf.available_subtypes(container))
             raise SpeechInpaintError(f"{path}: {container} cannot hold --subtype {requested} (it holds {allowed})")
         return requested.upper(), None
-    if sf.check_format(container, subtype):
+    plain = subtype in PCM_BITS or subtype in FLOAT_SUBTYPES or subtype in ("ULAW", "ALAW")
+    if sf.check_format(container, subtype) and (plain or container == source_container):
         return subtype, None
     fallback = sf.default_subtype(container)
     return fallback, f"{path}: {container} cannot hold {subtype}; writing {fallback} (--subtype chooses)"

@@ -216,7 +216,7 @@ def corrupt_files(input: str | Path, output: str | Path, kind: str, seed: int = 
         check_signal(recording.samples.mean(axis=0).astype(np.float32), str(src))
         bad, mask = corrupt_signal(recording.samples, recording.sample_rate, kind, file_seed(seed, name),
                                    coverage, loss_rate, cutoff_hz)
-        chosen, note = output_subtype(dst, recording.subtype, subtype)
+        chosen, note = output_subtype(dst, recording.subtype, subtype, recording.container)
         if note:
             print(note, file=sys.stderr)
         mask_file = mask_path_for(dst)

@@ -175,7 +175,7 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
         progress = Progress(channels * seconds, name, "s of audio", enabled=seconds > LONG_SECONDS)
         restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress)
         progress.close()
-        chosen, note = output_subtype(dst, recording.subtype, subtype)
+        chosen, note = output_subtype(dst, recording.subtype, subtype, recording.container)
         if note:
             print(note, file=sys.stderr)
         writes = [(dst, recording_writer(dst, restored, out_rate, chosen))]

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from ..audio import CONTAINERS, SAMPLE_RATE, Recording, check_signal, output_subtype, read_recording, \
+from ..audio import CONTAINERS, SAMPLE_RATE, Recording, check_signal, container_for, output_subtype, read_recording, \
     recording_writer, resample
 from ..errors import SpeechInpaintError
 from ..masks import Mask, Region
@@ -78,7 +78,7 @@ def read_upload(data_path: Path, name: str) -> Recording:
 def encode_file(samples: np.ndarray, rate: int, subtype: str, name: str) -> bytes:
     """The bytes `speechinpaint restore` would write for these samples to a file called `name`
     (its container, the input's subtype or the container's fallback)."""
-    chosen, _ = output_subtype(name, subtype)
+    chosen, _ = output_subtype(name, subtype, source_container=container_for(name))  # the upload's own container
     with tempfile.TemporaryDirectory(prefix="speechinpaint-edit-") as tmp:
         target = Path(tmp) / ("out" + Path(name).suffix.lower())
         recording_writer(name, samples, rate, chosen)(str(target))
