@@ -371,13 +371,17 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
             out[index] = method
         return out
 
-    @app.post("/api/documents/{doc_id}/restore")
-    async def restore_document(doc_id: str, request: Request):
-        doc = documents.get(doc_id)
+    async def mask_of(doc, request: Request):
+        """(JSON body, the document's Mask from its "mask" field) of a request."""
         body = await json_body(request)
         if "mask" not in body:
             raise ApiError(422, "the request body needs the mask as {\"mask\": ...}")
-        mask = doc.mask(body["mask"])
+        return body, doc.mask(body["mask"])
+
+    @app.post("/api/documents/{doc_id}/restore")
+    async def restore_document(doc_id: str, request: Request):
+        doc = documents.get(doc_id)
+        body, mask = await mask_of(doc, request)
         methods = methods_of(mask, body.get("methods"))
         job = worker.submit(doc, mask, methods)
         return {"job": job.id}
@@ -437,10 +441,7 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
     @app.post("/api/documents/{doc_id}/report")
     async def report_document(doc_id: str, request: Request):
         doc = documents.get(doc_id)
-        body = await json_body(request)
-        if "mask" not in body:
-            raise ApiError(422, "the request body needs the mask as {\"mask\": ...}")
-        mask = doc.mask(body["mask"])
+        _, mask = await mask_of(doc, request)
         return await run_sync(report, doc, mask, lambda signal: _detect(signal, doc.rate))
 
     return app
