@@ -182,3 +182,21 @@ def test_check_matches_refuses_another_signal():
     mask.check_matches(ONE_SECOND, 16000)
     with pytest.raises(SpeechInpaintError, match="made for 16000 samples"):
         mask.check_matches(ONE_SECOND + 1, 16000)
+
+
+def test_rectangles_keep_their_iou_across_windows():
+    """A long map is written window by window; ragged patches, some across a window's edge, keep the
+    IoU, and every cell is covered."""
+    from speechinpaint.masks import RECTANGLE_WINDOW_FRAMES, cells_to_rectangles
+
+    rng = np.random.default_rng(0)
+    frames = 3 * RECTANGLE_WINDOW_FRAMES + 100
+    flags = np.zeros((MODEL_GRID.num_bins, frames), dtype=bool)
+    for start in list(range(40, frames - 60, 90)) + [RECTANGLE_WINDOW_FRAMES - 20, 2 * RECTANGLE_WINDOW_FRAMES - 5]:
+        k0 = int(rng.integers(10, 150))
+        for t in range(start, start + 50):  # a rectangle whose edges jitter by a bin from frame to frame
+            flags[k0 + rng.integers(0, 2):k0 + 60 + rng.integers(0, 2), t] = True
+    num_samples = (frames - 1) * MODEL_GRID.hop
+    covered = rasterise(Mask(16000, num_samples, cells_to_rectangles(flags, MODEL_GRID, num_samples, 0.99)), MODEL_GRID)
+    assert (covered & flags).sum() / (covered | flags).sum() >= 0.99
+    assert covered[flags].all()

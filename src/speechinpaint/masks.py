@@ -239,25 +239,45 @@ def crop_mask(mask: Mask, start: int, stop: int) -> Mask:
     return Mask(sr, stop - start, regions)
 
 
+# cells_to_rectangles works on windows of about this many frames (8 s on the model grid), cut where no
+# cell is marked when it can be: its merging is quadratic in a window's rectangles, linear in windows.
+RECTANGLE_WINDOW_FRAMES = 1024
+
+
 def cells_to_rectangles(flags: np.ndarray, grid: StftGrid, num_samples: int, min_iou: float) -> list[Region]:
     """Regions covering the True cells of a [bins, frames] map with few rectangles, at an IoU of at least
     min_iou with the cells themselves (cells_to_regions gives the exact cover, with a one-frame sliver
-    wherever a ragged edge moves by a bin).
+    wherever a ragged edge moves by a bin). Each window (RECTANGLE_WINDOW_FRAMES) keeps the IoU, so the
+    whole map does too."""
+    frames = flags.shape[1]
+    empty = ~flags.any(axis=0)
+    cuts = [0]
+    while frames - cuts[-1] > RECTANGLE_WINDOW_FRAMES:
+        target = cuts[-1] + RECTANGLE_WINDOW_FRAMES
+        near = np.flatnonzero(empty[target - RECTANGLE_WINDOW_FRAMES // 8:target + RECTANGLE_WINDOW_FRAMES // 8])
+        cuts.append(target - RECTANGLE_WINDOW_FRAMES // 8 + int(near[len(near) // 2]) if near.size else target)
+    cuts.append(frames)
+    rects = []
+    for a, b in zip(cuts, cuts[1:]):
+        if flags[:, a:b].any():
+            rects.extend([k0, k1, t0 + a, t1 + a] for k0, k1, t0, t1 in _window_rectangles(flags[:, a:b], min_iou))
+    half, df = grid.hop / 2 / grid.sample_rate, grid.sample_rate / grid.n_fft
+    duration, nyq = num_samples / grid.sample_rate, grid.sample_rate / 2
+    return [Region(max(t0 * grid.hop / grid.sample_rate - half, 0.0), min(t1 * grid.hop / grid.sample_rate - half, duration),
+                   max((k0 - 0.5) * df, 0.0), min((k1 - 0.5) * df, nyq)) for k0, k1, t0, t1 in rects]
 
-    Three steps, each kept only while the IoU allows: the map's edges are smoothed (an opening and a
-    closing over 5 bins by 3 frames); runs of bins in consecutive frames merge into one rectangle while
-    their edges move by at most a bin; then the cheapest one-frame rectangles are merged into a
-    rectangle next to them in time.
-    """
-    if not flags.any():
-        return []
 
+def _window_rectangles(flags: np.ndarray, min_iou: float) -> list[list[int]]:
+    """[k0, k1, t0, t1] rectangles of a window's cells, in three steps, each kept only while the IoU
+    with the cells allows: the edges are smoothed (an opening and a closing over 5 bins by 3 frames);
+    runs of bins in consecutive frames merge into one rectangle while their edges move by at most a bin;
+    then the cheapest one-frame rectangles are merged into a rectangle next to them in time."""
     def iou(covered: np.ndarray) -> float:
         return float((covered & flags).sum() / (covered | flags).sum())
 
     shape = np.ones((5, 3), dtype=bool)
     smooth = ndimage.binary_closing(ndimage.binary_opening(flags, shape), shape)
-    base = smooth if iou(smooth) >= min_iou else flags
+    base = smooth if smooth.any() and iou(smooth) >= min_iou else flags
     rects = _merge_runs(base, tolerance=1)
     covered = _cover(rects, flags.shape)
     if iou(covered) < min_iou:
@@ -273,10 +293,7 @@ def cells_to_rectangles(flags: np.ndarray, grid: StftGrid, num_samples: int, min
             break
         covered, rects[j] = trial, union
         del rects[i]
-    half, df = grid.hop / 2 / grid.sample_rate, grid.sample_rate / grid.n_fft
-    duration, nyq = num_samples / grid.sample_rate, grid.sample_rate / 2
-    return [Region(max(t0 * grid.hop / grid.sample_rate - half, 0.0), min(t1 * grid.hop / grid.sample_rate - half, duration),
-                   max((k0 - 0.5) * df, 0.0), min((k1 - 0.5) * df, nyq)) for k0, k1, t0, t1 in rects]
+    return rects
 
 
 def _merge_runs(flags: np.ndarray, tolerance: int) -> list[list[int]]:
