@@ -57,21 +57,32 @@ class Recording:
 
 def read_recording(path: str | os.PathLike) -> Recording:
     """A file as it is (see Recording); unreadable, empty, too slow a rate or non-finite is one clear error."""
+    data, rate, subtype, container = _read_file(path, "float64")
+    _check_rate_and_values(path, rate, data)
+    return Recording(np.ascontiguousarray(data.T), rate, subtype, container)
+
+
+def _read_file(path: str | os.PathLike, dtype: str) -> tuple[np.ndarray, int, str, str]:
+    """([samples, channels] of dtype, rate, subtype, container) of any file soundfile reads; a missing,
+    unreadable or empty file is one clear error."""
     path = Path(path)
     if not path.is_file():
         raise SpeechInpaintError(f"{path}: no such file")
     try:
         info = sf.info(str(path))
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+        data, rate = sf.read(str(path), dtype=dtype, always_2d=True)
     except Exception as exc:  # soundfile raises several types for unreadable files
         raise SpeechInpaintError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
     if data.shape[0] == 0:
         raise SpeechInpaintError(f"{path}: the file holds no samples")
+    return data, rate, info.subtype, info.format
+
+
+def _check_rate_and_values(path: str | os.PathLike, rate: int, data: np.ndarray) -> None:
     if rate < MIN_INPUT_RATE:
         raise SpeechInpaintError(f"{path}: sample rate {rate} Hz is below the supported minimum of {MIN_INPUT_RATE} Hz")
     if not np.all(np.isfinite(data)):
         raise SpeechInpaintError(f"{path}: the signal contains NaN or infinite samples")
-    return Recording(np.ascontiguousarray(data.T), rate, info.subtype, info.format)
 
 
 def container_for(path: str | os.PathLike) -> str:
@@ -165,25 +176,14 @@ def check_signal(audio: np.ndarray, name: str = "audio") -> np.ndarray:
 def read_mono(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """(channels averaged as float32, native sample rate) of any file soundfile reads; unreadable or empty
     files are one clear error. Corpus preparation needs the native rate; everything else uses load_audio."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpeechInpaintError(f"{path}: no such file")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types for unreadable files
-        raise SpeechInpaintError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
-    if data.shape[0] == 0:
-        raise SpeechInpaintError(f"{path}: the file holds no samples")
+    data, rate, _, _ = _read_file(path, "float32")
     return data.mean(axis=1), rate
 
 
 def load_audio(path: str | os.PathLike, check: bool = True) -> np.ndarray:
     """Read a file as mono float32 at 16 kHz (channels averaged, resampled with soxr)."""
     mono, rate = read_mono(path)
-    if rate < MIN_INPUT_RATE:
-        raise SpeechInpaintError(f"{path}: sample rate {rate} Hz is below the supported minimum of {MIN_INPUT_RATE} Hz")
-    if not np.all(np.isfinite(mono)):
-        raise SpeechInpaintError(f"{path}: the signal contains NaN or infinite samples")
+    _check_rate_and_values(path, rate, mono)
     audio = resample(mono, rate, SAMPLE_RATE)
     return check_signal(audio, str(path)) if check else audio
 
