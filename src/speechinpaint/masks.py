@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -282,16 +283,21 @@ def _window_rectangles(flags: np.ndarray, min_iou: float) -> list[list[int]]:
     covered = _cover(rects, flags.shape)
     if iou(covered) < min_iou:
         rects, covered = _merge_runs(flags, tolerance=0), flags.copy()
+    # The IoU is kept as counts, updated by the cells each merge adds.
+    inter, union_count = int((covered & flags).sum()), int((covered | flags).sum())
     while True:
         merge = _cheapest_sliver_merge(rects)
         if merge is None:
             break
         i, j, union = merge
-        trial = covered.copy()
-        trial[union[0]:union[1], union[2]:union[3]] = True
-        if iou(trial) < min_iou:
+        box = (slice(union[0], union[1]), slice(union[2], union[3]))
+        added = ~covered[box]
+        gained = int((added & flags[box]).sum())
+        if (inter + gained) / (union_count + int(added.sum()) - gained) < min_iou:
             break
-        covered, rects[j] = trial, union
+        covered[box] = True
+        inter, union_count = inter + gained, union_count + int(added.sum()) - gained
+        rects[j] = union
         del rects[i]
     return rects
 
@@ -328,12 +334,17 @@ def _cover(rects: list[list[int]], shape: tuple[int, int]) -> np.ndarray:
 def _cheapest_sliver_merge(rects: list[list[int]]) -> tuple[int, int, list[int]] | None:
     """(sliver index, neighbour index, their bounding rectangle) of the one-frame rectangle whose merge
     into a rectangle touching it in time, overlapping in frequency, adds the fewest cells."""
+    ending, starting = defaultdict(list), defaultdict(list)
+    for j, r in enumerate(rects):
+        ending[r[3]].append(j)
+        starting[r[2]].append(j)
     best = None
     for i, s in enumerate(rects):
         if s[3] - s[2] != 1:
             continue
-        for j, r in enumerate(rects):
-            if j == i or not (r[3] == s[2] or r[2] == s[3]) or min(r[1], s[1]) <= max(r[0], s[0]):
+        for j in sorted(ending[s[2]] + starting[s[3]]):
+            r = rects[j]
+            if j == i or min(r[1], s[1]) <= max(r[0], s[0]):
                 continue
             union = [min(r[0], s[0]), max(r[1], s[1]), min(r[2], s[2]), max(r[3], s[3])]
             cost = (union[1] - union[0]) * (union[3] - union[2]) - (r[1] - r[0]) * (r[3] - r[2]) - (s[1] - s[0])
