@@ -27,7 +27,7 @@ from _common import run_main
 from speechinpaint.audio import SAMPLE_RATE, as_pcm16, load_audio
 from speechinpaint.corpora.manifest import read_manifest
 from speechinpaint.corruptions import corrupt, file_seed
-from speechinpaint.detection import detect_mask
+from speechinpaint.detection import detect_holes, detect_mask
 from speechinpaint.dsp.spectral import MODEL_GRID
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.files import list_audio_files
@@ -62,6 +62,9 @@ def segments_from(files_by_speaker: dict[str, list[Path]], limit: int) -> list[t
             if len(out) >= limit:
                 break
     return out
+
+
+ONE_FRAME = MODEL_GRID.hop / SAMPLE_RATE + 1e-9
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -123,6 +126,11 @@ def main() -> int:
             rows[kind, "iou"].append(iou(truth, det))
             rows[kind, "area"].append(det.mean())
             rows[kind, "true_area"].append(truth.mean())
+            if kind == "holes":  # how readable the mask file is: its regions, against the exact cells'
+                exact = cells_to_regions(detect_holes(bad, detector=detector), MODEL_GRID, len(bad))
+                for label, regions in (("written", found.regions), ("exact", exact)):
+                    rows[f"{label}_regions"].append(len(regions))
+                    rows[f"{label}_slivers"].append(sum(r.t1 - r.t0 <= ONE_FRAME for r in regions))
             # Which part of the difference costs quality: the true cells that were missed (restore only
             # the true cells also detected) or the false marks (restore the union of both masks).
             both = {"hits": truth & det, "union": truth | det}
@@ -159,6 +167,9 @@ def main() -> int:
             line += f" {pt:.2f} / {pa:.2f} ({pa - pt:+.2f}) | {st:.3f} / {sa:.3f} |"
         line += f" {mean((kind, 'interp_pesq_hits')):.2f} / {mean((kind, 'interp_pesq_union')):.2f} |"
         print(line)
+    print(f"\nholes masks: {mean('written_regions'):.0f} regions per segment, {mean('written_slivers'):.0f} of them one "
+          f"frame long; the detected cells written exactly would take {mean('exact_regions'):.0f} and "
+          f"{mean('exact_slivers'):.0f}")
     return 0
 
 

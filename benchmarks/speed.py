@@ -8,7 +8,9 @@ Real-time factor = wall time of restoration (network + phase reconstruction) / a
 process that restores a 10-minute file (the Python and torch runtime included). Training throughput is
 2 s crops per second through one optimiser step (data preparation included), at the default config.
 Detection (`detect` and `--mask auto`: lost packets, a missing band, the holes detector) is timed as a
-real-time factor on 60 s of held-out speech with 30 % holes, written through 16-bit PCM.
+real-time factor on 60 s of held-out speech with 30 % holes, written through 16-bit PCM. Scoring is
+timed per metric of metrics.score on one 6 s segment, on one thread, its models already loaded (what
+each worker of `evaluate` pays per file).
 """
 
 from __future__ import annotations
@@ -85,6 +87,22 @@ def detection_rtf(clean: np.ndarray) -> float:
     return fastest_seconds(lambda: detect_mask(corrupted)) / (len(clean) / 16000)
 
 
+def metric_seconds(clean: np.ndarray) -> dict[str, float]:
+    """Seconds to score a 6 s holes-damaged segment with each metric alone and with all of them at once
+    (the three DNSMOS scores come from one run of its model), on one thread."""
+    from speechinpaint.metrics import METRICS, score
+
+    bad, mask = corrupt(clean, "holes", seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        score(clean, bad, mask)  # loads every metric's models once
+        alone = {m: fastest_seconds(lambda m=m: score(clean, bad, mask, (m,))) for m in METRICS}
+        return {**alone, "every metric": fastest_seconds(lambda: score(clean, bad, mask))}
+    finally:
+        torch.set_num_threads(threads)
+
+
 def training_throughput(manifest: str, device: str, steps: int = 6) -> float:
     from speechinpaint.training.config import load_config
     from speechinpaint.training.inpainting import inpainting_task
@@ -135,6 +153,9 @@ def main() -> None:
                      f"{training_throughput(args.manifest, device):.1f}"))
     rows.append(("cpu", "real-time factor of detection, 60 s file (gaps, band and holes detectors)",
                  f"{detection_rtf(speech(args.manifest, 60)):.4f}"))
+    timings = metric_seconds(speech(args.manifest, 6))
+    for metric, seconds in timings.items():
+        rows.append(("cpu", f"scoring one 6 s segment, {metric} (s, one thread)", f"{seconds:.3f}"))
     child = subprocess.run([sys.executable, "-c", MEMORY_CHILD, args.manifest, str(args.threads)],
                            capture_output=True, text=True, check=True)
     base, peak = map(float, child.stdout.split())
