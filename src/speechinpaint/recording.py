@@ -145,11 +145,13 @@ class Restorer:
             return out
         out = np.zeros(n, dtype=np.float32)
         weight = np.zeros(n, dtype=np.float32)
-        step = self.chunk - self.overlap
+        # As few chunks as fit, all of one length, so no chunk restores again what another has done.
+        count = -(-(n - self.overlap) // (self.chunk - self.overlap))
+        length = -(-(n + (count - 1) * self.overlap) // count)
         done = 0
-        for start in range(0, n, step):
-            stop = min(start + self.chunk, n)
-            start = max(0, stop - self.chunk)
+        for start in range(0, n, length - self.overlap):
+            stop = min(start + length, n)
+            start = max(0, stop - length)
             piece = self.restore_16k(audio[start:stop], crop_mask(mask, start, stop))
             fade = np.ones(stop - start, dtype=np.float32)
             ramp = np.linspace(0.0, 1.0, self.overlap, dtype=np.float32)
