@@ -15,7 +15,8 @@ from .masks import Mask, gap_sample_mask
 
 
 def restore_from_magnitude(
-    corrupted: np.ndarray, mask: Mask, magnitude: torch.Tensor, missing: np.ndarray, iterations: int = DEFAULT_ITERS
+    corrupted: np.ndarray, mask: Mask, magnitude: torch.Tensor, missing: np.ndarray, iterations: int = DEFAULT_ITERS,
+    start_phase: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Phase reconstruction around a magnitude estimate, then the time-gap splice.
 
@@ -25,12 +26,13 @@ def restore_from_magnitude(
 
     The splice applies only to a mask of time gaps alone: then every sample outside the gaps is intact
     and kept exactly. Holes and a missing band damage samples wherever their frames reach, so with any
-    of them the rebuilt signal (known bins kept exactly) is the result everywhere.
+    of them the rebuilt signal (known bins kept exactly) is the result everywhere. start_phase: the
+    phase the iterations start from where it is not NaN (dsp.phase).
     """
     signal = torch.from_numpy(corrupted)
     gaps_only = all(mask.is_full_band(r) for r in mask.regions)
     gap = gap_sample_mask(mask) if gaps_only else None
     kept = (signal, torch.from_numpy(~gap)) if gaps_only else None
     audio = reconstruct(MODEL_GRID.stft(signal), torch.from_numpy(missing), magnitude, MODEL_GRID, len(corrupted),
-                        n_iter=iterations, kept_samples=kept).numpy()
+                        n_iter=iterations, kept_samples=kept, start_phase=start_phase).numpy()
     return (np.where(gap, audio, corrupted) if gaps_only else audio).astype(np.float32)

@@ -24,6 +24,7 @@ def reconstruct_spectrogram(
     momentum: float = DEFAULT_MOMENTUM,
     seed: int = 0,
     kept_samples: tuple[torch.Tensor, torch.Tensor] | None = None,
+    start_phase: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Complex spectrogram [..., F, T]: `known` where not missing, `magnitude` with a consistent phase where missing.
 
@@ -32,11 +33,16 @@ def reconstruct_spectrogram(
     kept_samples: (signal, keep) for time gaps: the samples where `keep` is True are intact, and every
     iteration puts them back before re-analysis, so the phase in a gap's frames follows the real
     waveform around the gap (the frames that straddle a gap edge are mostly intact signal).
+    start_phase: where it is not NaN, the phase the missing bins start from instead of a random one
+    (a fill's own, which needs fewer iterations).
     """
     missing = missing.to(known.device).expand_as(known)
     magnitude = magnitude.to(device=known.device, dtype=known.real.dtype)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     phase = torch.rand(known.shape, generator=gen).to(known.device) * (2 * torch.pi)
+    if start_phase is not None:
+        start_phase = start_phase.to(known.device).expand_as(phase)
+        phase = torch.where(start_phase.isnan(), phase, start_phase)
     target = torch.where(missing, torch.polar(magnitude, phase), known)
     if not bool(missing.any()) or n_iter <= 0:
         return target
@@ -55,5 +61,6 @@ def reconstruct_spectrogram(
 
 def reconstruct(known: torch.Tensor, missing: torch.Tensor, magnitude: torch.Tensor, grid: StftGrid, length: int,
                 **options) -> torch.Tensor:
-    """Audio [..., length] from reconstruct_spectrogram() (options: n_iter, momentum, seed, kept_samples)."""
+    """Audio [..., length] from reconstruct_spectrogram() (options: n_iter, momentum, seed, kept_samples,
+    start_phase)."""
     return grid.istft(reconstruct_spectrogram(known, missing, magnitude, grid, length, **options), length)
