@@ -130,6 +130,21 @@ def test_export_and_reload(tmp_path):
         assert torch.equal(loaded.state_dict()[k], expected)
 
 
+def test_export_sets_an_inference_setting_and_keeps_the_weights(tmp_path):
+    model = InpaintUNet(TINY)
+    path = tmp_path / "m.pt"
+    torch.save({"format": MODEL_FORMAT, "config": {"model": TINY.to_dict()}, "state_dict": model.state_dict()}, path)
+    export_weights(path, tmp_path / "once.pt")
+    export_weights(tmp_path / "once.pt", tmp_path / "twice.pt", settings={"gap_fill_share": 0.5})
+    once, _ = load_checkpoint(tmp_path / "once.pt")
+    twice, config = load_checkpoint(tmp_path / "twice.pt")
+    assert twice.config.gap_fill_share == 0.5 and config["model"]["gap_fill_share"] == 0.5
+    assert all(torch.equal(v, twice.state_dict()[k]) for k, v in once.state_dict().items())
+    with pytest.raises(SpeechInpaintError, match="base_channels is not an inference setting"):
+        export_weights(path, tmp_path / "bad.pt", settings={"base_channels": 8})
+    assert not (tmp_path / "bad.pt").exists()
+
+
 def test_wrong_version_and_wrong_shapes_give_clear_errors(tmp_path):
     model = InpaintUNet(TINY)
     old = tmp_path / "old.pt"

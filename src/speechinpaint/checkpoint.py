@@ -59,11 +59,22 @@ def load_checkpoint(path: str | Path, expected: str = MODEL_FORMAT) -> tuple[Inp
     return build_model(state, config, str(path)), config
 
 
-def export_weights(ckpt_path: str | Path, out_path: str | Path, extra: dict | None = None) -> None:
-    """Write the shipped form of a training checkpoint: fp16 weights + config, a few MB."""
+# Model settings that change how the weights are used at inference, not the weights themselves.
+INFERENCE_SETTINGS = ("gap_fill_share",)
+
+
+def export_weights(ckpt_path: str | Path, out_path: str | Path, extra: dict | None = None,
+                   settings: dict | None = None) -> None:
+    """Write the shipped form of a training checkpoint: fp16 weights + config, a few MB. settings: new
+    values of INFERENCE_SETTINGS for the model section (the weights stay as trained)."""
     fmt, config, state = read_checkpoint(ckpt_path)
     if fmt not in (MODEL_FORMAT, DETECTOR_FORMAT):
         raise SpeechInpaintError(f"{ckpt_path}: checkpoint format {fmt!r} is not one this version exports")
+    unknown = sorted(set(settings or {}) - set(INFERENCE_SETTINGS))
+    if unknown:
+        raise SpeechInpaintError(f"{unknown[0]} is not an inference setting ({', '.join(INFERENCE_SETTINGS)})")
+    if settings:
+        config = {**config, "model": {**config.get("model", {}), **settings}}
     model = build_model(state, config, str(ckpt_path))
     blob = {
         "format": fmt,
@@ -78,7 +89,12 @@ if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description="export a training checkpoint as shippable weights")
-    parser.add_argument("checkpoint", help="a .ckpt written by `speechinpaint train`")
+    parser.add_argument("checkpoint", help="a .ckpt written by `speechinpaint train` (or exported weights)")
     parser.add_argument("output", help="the .pt to write, e.g. src/speechinpaint/weights/model.pt or holes_detector.pt")
+    parser.add_argument("--gap-fill-share", type=float, help="the share of the pitch fill inside time gaps")
     args = parser.parse_args()
-    export_weights(args.checkpoint, args.output)
+    settings = {} if args.gap_fill_share is None else {"gap_fill_share": args.gap_fill_share}
+    try:
+        export_weights(args.checkpoint, args.output, settings=settings)
+    except SpeechInpaintError as exc:
+        raise SystemExit(f"speechinpaint: error: {exc}") from None

@@ -37,10 +37,20 @@ class ModelConfig:
     levels: int = 4
     bottleneck_dilations: tuple[int, ...] = (2, 4, 8)
     fill: str = "zero"
+    # The envelope head (EnvelopeHead): 0 channels means none, and a missing upper band takes the U-Net's
+    # estimate. Its output is `envelope_bands` values per frame, spread linearly over the bins.
+    envelope_channels: int = 0
+    envelope_bands: int = 32
+    envelope_dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    # Inside time gaps the log-magnitude is this share of the two-sided pitch fill's (dsp.gap_fill) and
+    # the rest the U-Net's: the fill carries the harmonics across the gap, the U-Net the level. 0: U-Net only.
+    gap_fill_share: float = 0.0
 
     def __post_init__(self):
         if self.fill not in FILLS:
             raise ValueError(f"model fill {self.fill!r} is not one of {', '.join(FILLS)}")
+        if not 0.0 <= self.gap_fill_share <= 1.0:
+            raise ValueError(f"model gap_fill_share must lie in [0, 1] (got {self.gap_fill_share})")
 
     def to_dict(self) -> dict:
         return to_mapping(self)
@@ -70,6 +80,33 @@ class DilatedResidual(nn.Module):
         return x + F.gelu(self.norm(self.conv(x)))
 
 
+class EnvelopeHead(nn.Module):
+    """The spectral envelope of a missing upper band, frame by frame: what limits bandwidth extension.
+
+    Each frame is one vector of the normalised input, the mask and the U-Net's estimate over all bins
+    below Nyquist; dilated convolutions over frames give it about a second of context, and the frames'
+    mean joins every frame, because a voice's and a channel's upper band are facts of the whole
+    utterance. The output is a coarse envelope (`bands` values, linear in frequency) spread over the bins.
+    """
+
+    def __init__(self, bins: int, channels: int, bands: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.bins = bins
+        self.inp = nn.Conv1d(3 * bins, channels, 1)
+        self.context = nn.ModuleList(nn.Conv1d(channels, channels, 3, padding=d, dilation=d) for d in dilations)
+        self.mix = nn.Conv1d(2 * channels, channels, 1)
+        self.out = nn.Conv1d(channels, bands, 1)
+
+    def forward(self, normed: torch.Tensor, hole: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+        """Three [B, F, T] maps (F = bins) -> the normalised envelope [B, F, T]."""
+        x = F.gelu(self.inp(torch.cat([normed, hole, estimate], dim=1)))
+        for conv in self.context:
+            x = x + F.gelu(conv(x))
+        utterance = x.mean(dim=-1, keepdim=True).expand_as(x)
+        coarse = self.out(F.gelu(self.mix(torch.cat([x, utterance], dim=1))))
+        return F.interpolate(coarse.transpose(1, 2), size=self.bins, mode="linear", align_corners=True).transpose(1, 2)
+
+
 class InpaintUNet(nn.Module):
     IN_CHANNELS = 3
 
@@ -86,6 +123,10 @@ class InpaintUNet(nn.Module):
         )
         self.dec = nn.ModuleList(conv_block(2 * widths[i], widths[i]) for i in reversed(range(self.config.levels)))
         self.out = nn.Conv2d(widths[0], 1, 1)
+        cfg = self.config
+        # The grid's bins below Nyquist (MODEL_GRID: 256), what network_estimate feeds it.
+        self.envelope = (EnvelopeHead(256, cfg.envelope_channels, cfg.envelope_bands, cfg.envelope_dilations)
+                         if cfg.envelope_channels else None)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features [B, 3, F, T] -> normalised log-magnitude estimate [B, F, T]."""
@@ -132,11 +173,13 @@ def make_features(
     return torch.stack([normed, hole, frequency_ramp(normed)], dim=1), mean, std
 
 
-def network_estimate(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
-    """The network's log-magnitude estimate [B, F - 1, T] for every bin below Nyquist.
+def network_outputs(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.Tensor,
+                    envelope: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The U-Net's log-magnitude estimate [B, F - 1, T] for every bin below Nyquist, and with `envelope`
+    the envelope head's spectral envelope there (None without the head or the request).
 
     The network sees the bins below Nyquist (a power of two, 256 on the 512-point grid, so no padding is
-    wasted). Training takes its loss on this, inference keeps it only in the holes.
+    wasted). Training takes its loss on these, inference keeps them only in the holes.
     """
     fill = model.config.fill
     features, mean, std = make_features(log_mag, missing, fill)
@@ -144,7 +187,16 @@ def network_estimate(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.T
     estimate = model(features).float()
     if fill == "interp":
         estimate = estimate + features[:, 0]
-    return estimate * std + mean
+    band = None
+    if envelope and model.envelope is not None:
+        normed = (features[:, 0] * (1.0 - features[:, 1])).float()
+        band = model.envelope(normed, features[:, 1].float(), estimate).float() * std + mean
+    return estimate * std + mean, band
+
+
+def network_estimate(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """The U-Net's log-magnitude estimate [B, F - 1, T] for every bin below Nyquist (network_outputs)."""
+    return network_outputs(model, log_mag, missing)[0]
 
 
 def estimate_log_magnitude(model: InpaintUNet, log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ FIT_HZ = 2000.0  # the envelope's line is fitted over this band below the edge
 SMOOTH_HZ = 500.0  # the envelope: log magnitude averaged over this width
 MAX_FALL = 6.0  # dB per kHz: the steepest fall the extrapolated envelope may take
 STEP = 4  # bins: MODEL_GRID's n_fft / hop, the shift that keeps the STFT coherent
+MIN_SOURCE_BINS = 4 * STEP  # the least source below the edge worth copying up
 
 
 def band_region(mask: Mask):
@@ -42,14 +43,21 @@ def band_region(mask: Mask):
     return regions[0]
 
 
+def copy_up_source(edge: int, bins: int, df: float) -> np.ndarray:
+    """The source bin of every bin from `edge` to `bins` - 1: the SOURCE_HZ just below the edge, repeated
+    upwards in whole STEPs, so that copying a source bin's phase keeps the STFT coherent."""
+    width = int(min(SOURCE_HZ / df, edge - 1) // STEP * STEP)
+    if width < MIN_SOURCE_BINS:
+        raise SpeechInpaintError(f"copying up needs at least {MIN_SOURCE_BINS * df:.0f} Hz below the band edge to copy "
+                                 f"from, but the band starts at {edge * df:.0f} Hz")
+    return edge - width + (np.arange(edge, bins) - edge) % width
+
+
 def replicate(log_mag: np.ndarray, edge: int, df: float) -> np.ndarray:
     """[bins, frames] log magnitude (natural log) with bins from `edge` up replaced by copy-up; also
     the source bin of every target bin, so the caller can copy its phase."""
     bins = log_mag.shape[0]
-    width = int(min(SOURCE_HZ / df, edge - 1) // STEP * STEP)
-    if width < 4 * STEP:
-        raise SpeechInpaintError(f"the sbr method needs at least {4 * STEP * df:.0f} Hz below the band edge to copy "
-                                 f"from, but the band starts at {edge * df:.0f} Hz")
+    source = copy_up_source(edge, bins, df)
     smooth = max(1, int(round(SMOOTH_HZ / df)))
     envelope = uniform_filter1d(log_mag, smooth, axis=0, mode="nearest")
     fine = log_mag - envelope
@@ -64,7 +72,6 @@ def replicate(log_mag: np.ndarray, edge: int, df: float) -> np.ndarray:
     level = envelope[lo:top].mean(axis=0) + slope * (top - 1 - k.mean())  # the line at the last fitted bin
     out = log_mag.copy()
     target = np.arange(edge, bins)
-    source = edge - width + (target - edge) % width
     out[edge:] = level + slope * (target - top + 1)[:, None] + fine[source]
     return out, source
 

@@ -70,3 +70,17 @@ MODEL_GRID = StftGrid(512, 128)
 def log_magnitude(spec: torch.Tensor) -> torch.Tensor:
     """Natural-log magnitude with a floor, so empty bins stay finite."""
     return torch.log(spec.abs().clamp_min(LOG_FLOOR))
+
+
+# The spectral envelope's width on the model grid: 13 bins, about 400 Hz, wider than a voice's harmonic
+# spacing, so what is left around it is the harmonic detail.
+ENVELOPE_BINS = 13
+
+
+def spectral_envelope(log_mag: torch.Tensor, bins: int = ENVELOPE_BINS) -> torch.Tensor:
+    """The log-magnitude [..., F, T] averaged over `bins` neighbouring bins (edges replicated)."""
+    shape = log_mag.shape
+    flat = log_mag.reshape(-1, *shape[-2:]).transpose(-1, -2).reshape(-1, 1, shape[-2])
+    padded = torch.nn.functional.pad(flat, (bins // 2, bins // 2), mode="replicate")
+    smooth = torch.nn.functional.avg_pool1d(padded, bins, stride=1)
+    return smooth.reshape(-1, shape[-1], shape[-2]).transpose(-1, -2).reshape(shape)
