@@ -17,6 +17,7 @@ from speechinpaint.corpora.streams import speaker_streams
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.training.config import LossConfig, TrainingConfig
 from speechinpaint.training.data import CropConfig, CropDataset
+from speechinpaint.training.envelope import EnvelopeModule
 from speechinpaint.training.inpainting import InpaintingModule, inpainting_task
 from speechinpaint.training.losses import pointwise_losses
 from speechinpaint.training.run import start_from
@@ -36,9 +37,10 @@ def tiny_config(tmp_path: Path, corpus: Path, max_steps: int, lr: float = 0.003)
     return path
 
 
-def fixed_batch(corpus: Path) -> dict:
+def fixed_batch(corpus: Path, mixture: dict | None = None) -> dict:
     streams = speaker_streams(read_manifest(corpus / "manifest.csv", "train"))
-    ds = CropDataset(streams, CropConfig(crop_seconds=0.5), length=8, seed=123)
+    crops = CropConfig(crop_seconds=0.5, **({"mixture": mixture} if mixture else {}))
+    ds = CropDataset(streams, crops, length=8, seed=123)
     items = [ds[i] for i in range(8)]
     return {k: torch.stack([it[k] for it in items]) for k in ("clean", "corrupted", "missing")}
 
@@ -145,3 +147,32 @@ def test_validation_crops_are_not_augmented(tmp_path, corpus):
     _, train_loader, val_loader = inpainting_task(TrainingConfig.from_dict(config))
     assert train_loader.dataset.cfg.speed == (0.9, 1.1) and train_loader.dataset.cfg.shelf_db == (-8.0, 8.0)
     assert val_loader.dataset.cfg.speed == (1.0, 1.0) and val_loader.dataset.cfg.shelf_db == (0.0, 0.0)
+
+
+def test_the_envelope_head_trains_on_a_frozen_network(tmp_path, corpus, capsys):
+    """task envelope starts from a network without the head, trains only the head, and keeps every
+    other weight; without weights to start from it is a one-line error."""
+    first = tmp_path / "first"
+    assert main(["train", "--config", str(tiny_config(tmp_path, corpus, 2)), "--out", str(first)]) == 0
+    config = yaml.safe_load(tiny_config(tmp_path, corpus, 3).read_text())
+    config.update(task="envelope")
+    config["data"]["mixture"] = {"band": 1.0}
+    config["model"].update(envelope_channels=8, envelope_bands=8, envelope_dilations=[1, 2], gap_fill_share=0.5)
+    path = tmp_path / "envelope.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "none")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--init-from" in err[0]
+    start = first / "checkpoints" / "last.ckpt"
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "head"), "--init-from", str(start)]) == 0
+    trained, saved = load_checkpoint(tmp_path / "head" / "checkpoints" / "last.ckpt")
+    earlier, _ = load_checkpoint(start)
+    assert saved["task"] == "envelope" and trained.config.gap_fill_share == 0.5
+    for name, value in earlier.state_dict().items():
+        assert torch.equal(value, trained.state_dict()[name]), name
+    module = EnvelopeModule(saved)
+    module.train()
+    module.training_step(fixed_batch(corpus, {"band": 1.0}), 0).backward()
+    grads = {name: p.grad for name, p in module.model.named_parameters()}
+    assert all((g is not None and g.abs().sum() > 0) == name.startswith("envelope.") for name, g in grads.items())
+    assert not any(m.training for name, m in module.model.named_modules() if name and not name.startswith("envelope"))

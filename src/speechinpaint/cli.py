@@ -42,7 +42,8 @@ def cmd_plot(args) -> int:
 def cmd_train(args) -> int:
     from .training.run import train
 
-    train(args.config, args.data, args.out, args.resume, args.devices, args.num_nodes, args.max_minutes)
+    train(args.config, args.data, args.out, args.resume, args.devices, args.num_nodes, args.max_minutes,
+          args.init_from)
     return 0
 
 
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--mask", help="mask file (default: beside the corrupted file)")
     pl.set_defaults(func=cmd_plot)
 
-    t = sub.add_parser("train", help="train the inpainting network or the holes detector (PyTorch Lightning)")
+    t = sub.add_parser("train", help="train the inpainting network, its envelope head or the holes detector (PyTorch Lightning)")
     t.add_argument("--config", required=True, help="configs/NAME.yaml")
     t.add_argument("--data", help="corpus folder with manifest.csv (overrides the config)")
     t.add_argument("--out", help="run folder (default: runs/CONFIG_NAME)")
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--devices", default=None, help="devices per node (Lightning syntax)")
     t.add_argument("--num-nodes", type=int, default=1)
     t.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time")
+    t.add_argument("--init-from", help="start from this checkpoint's weights (overrides train.init_from)")
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("data", help="download and prepare corpora (vctk, starter, folder)")

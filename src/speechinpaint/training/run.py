@@ -6,6 +6,7 @@ by itself, torchrun or SLURM). The config is data: its resolved form is saved in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -22,12 +23,14 @@ from ..checkpoint import load_checkpoint
 from ..errors import SpeechInpaintError
 from .config import TrainingConfig, load_config
 from .detector import detector_task
+from .envelope import envelope_task
 from .inpainting import inpainting_task
 
 # task -> builder of (LightningModule, training loader, validation loader) from the resolved config.
 TASKS: dict[str, Callable[[TrainingConfig], tuple[L.LightningModule, DataLoader, DataLoader]]] = {
     "inpaint": inpainting_task,
     "holes_detector": detector_task,
+    "envelope": envelope_task,
 }
 
 
@@ -50,22 +53,32 @@ class SaveOnInterrupt(Callback):
 
 
 def start_from(module: L.LightningModule, path: str) -> None:
-    """Fine-tuning: begin with the weights of an earlier checkpoint (.ckpt or shipped .pt) of the same network."""
+    """Fine-tuning: begin with the weights of an earlier checkpoint (.ckpt or shipped .pt) of the same network.
+
+    A network trained without the envelope head may start one: its weights are all taken, and the head
+    and the inference settings (gap_fill_share) are this config's.
+    """
     model, _ = load_checkpoint(path, module.hparams.format)
+    ours = module.model.config
+    head = {f: getattr(ours, f) for f in ("envelope_channels", "envelope_bands", "envelope_dilations", "gap_fill_share")}
+    adds_head = model.config.envelope_channels == 0 and dataclasses.replace(model.config, **head) == ours
     # Compared as ModelConfig, so a setting written out in one and left to its default in the other matches.
-    if model.config != module.model.config:
+    if model.config != ours and not adds_head:
         raise SpeechInpaintError(f"{path}: its network ({model.config.to_dict()}) is not this config's "
-                                 f"({module.model.config.to_dict()})")
-    module.model.load_state_dict(model.state_dict())
+                                 f"({ours.to_dict()})")
+    missing, unexpected = module.model.load_state_dict(model.state_dict(), strict=not adds_head)
+    if unexpected or any(not k.startswith("envelope.") for k in missing):
+        raise SpeechInpaintError(f"{path}: its weights do not fit this config's network")
 
 
 def train(config: str | Path, data: str | Path | None = None, out: str | Path | None = None, resume: bool = False,
-          devices: int | str | None = None, num_nodes: int = 1, max_minutes: float | None = None) -> Path:
+          devices: int | str | None = None, num_nodes: int = 1, max_minutes: float | None = None,
+          init_from: str | Path | None = None) -> Path:
     """Train the network a config names; returns the run folder.
 
     data: a corpus folder or manifest.csv in place of the config's; out: the run folder (default
     runs/NAME); resume: continue from its last checkpoint; devices, num_nodes: Lightning's; max_minutes:
-    stop after this wall time.
+    stop after this wall time; init_from: the weights to start from, in place of the config's.
     """
     settings = load_config(config)
     if settings.task not in TASKS:
@@ -75,6 +88,11 @@ def train(config: str | Path, data: str | Path | None = None, out: str | Path | 
     t = settings.train
     if max_minutes is not None:
         t.max_minutes = max_minutes
+    if init_from is not None:
+        t.init_from = str(init_from)
+    if settings.task == "envelope" and not t.init_from:
+        raise SpeechInpaintError(f"{config}: task envelope trains a head on a trained network; set train.init_from "
+                                 "or pass --init-from")
     out = Path(out or Path("runs") / settings.name)
     last = out / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
