@@ -2,10 +2,10 @@
 
 Every estimate of the missing bins is split on the model grid (512/128) into an envelope (the
 log-magnitude averaged over 13 neighbouring bins, about 400 Hz) and the detail around it (log-magnitude
-minus its envelope). Four magnitudes fill the missing bins, known bins kept, phase as in every method
-(32 iterations):
+minus its envelope). Four magnitudes fill the missing bins, known bins kept, phase from a random start
+as for holes (32 iterations):
 
-- model: the shipped network's estimate;
+- model: the shipped network's estimate (Inpainter.estimate: each kind of damage its own);
 - model's envelope + copied detail;
 - true envelope + copied detail;
 - true magnitude (the oracle).
@@ -25,35 +25,26 @@ import argparse
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from _common import run_main
 from speechinpaint.corpora.streams import evaluation_segments
 from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.dsp.interpolation import interpolate_log_magnitude
-from speechinpaint.dsp.spectral import MODEL_GRID, log_magnitude
+from speechinpaint.dsp.spectral import MODEL_GRID, log_magnitude, spectral_envelope
 from speechinpaint.evaluate import score_many
 from speechinpaint.inpainter import Inpainter
 from speechinpaint.masks import missing_bins
 from speechinpaint.reconstruction import restore_from_magnitude
 
-ENVELOPE_BINS = 13
 COPY_STEP_HZ = 2000.0
 CONDITIONS = (("band", {"cutoff_hz": 4000.0}), ("gaps", {"loss_rate": 0.2}), ("holes", {"coverage": 0.30}))
 VARIANTS = ("model", "model's envelope + copied detail", "true envelope + copied detail", "true magnitude")
 METRICS = ("pesq", "visqol", "lsd")
 
 
-def envelope(log_mag: torch.Tensor) -> torch.Tensor:
-    """The log-magnitude [F, T] averaged over ENVELOPE_BINS neighbouring bins (edges replicated)."""
-    pad = ENVELOPE_BINS // 2
-    padded = F.pad(log_mag.T[:, None], (pad, pad), mode="replicate")
-    return F.avg_pool1d(padded, ENVELOPE_BINS, stride=1)[:, 0].T
-
-
 def copied_up_detail(log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
     """Detail [F, T] of the known bins, and in the missing band the detail COPY_STEP_HZ below, bottom up."""
-    detail = log_mag - envelope(log_mag)
+    detail = log_mag - spectral_envelope(log_mag)
     step = int(round(COPY_STEP_HZ / (MODEL_GRID.sample_rate / MODEL_GRID.n_fft)))
     out = detail.clone()
     for k in range(out.shape[0]):
@@ -69,16 +60,16 @@ def variants(ip: Inpainter, clean: np.ndarray, corrupted: np.ndarray, mask, kind
     known = MODEL_GRID.stft(torch.from_numpy(corrupted))
     corrupted_log = log_magnitude(known)
     true_log = log_magnitude(MODEL_GRID.stft(torch.from_numpy(clean)))
-    model_log = ip.log_magnitude_estimate(known[None], holes[None])[0].cpu()
+    model_log = ip.estimate(corrupted, mask, missing)[0]
     if kind == "band":
         detail = copied_up_detail(corrupted_log, holes)
     else:
         interp = interpolate_log_magnitude(corrupted_log, holes)
-        detail = interp - envelope(interp)
+        detail = interp - spectral_envelope(interp)
     logs = {
         VARIANTS[0]: model_log,
-        VARIANTS[1]: envelope(model_log) + detail,
-        VARIANTS[2]: envelope(true_log) + detail,
+        VARIANTS[1]: spectral_envelope(model_log) + detail,
+        VARIANTS[2]: spectral_envelope(true_log) + detail,
         VARIANTS[3]: true_log,
     }
     return {name: restore_from_magnitude(corrupted, mask, torch.where(holes, log, corrupted_log).exp(), missing)

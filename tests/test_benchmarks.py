@@ -17,6 +17,7 @@ SCRIPTS = {
     "detector_threshold": ["--crops", "1"],
     "envelope_probe": ["--count", "1"],
     "loss_alignment": ["--count", "1"],
+    "model_steps": ["--count", "1"],
     "quality": ["--count", "1"],
     "seed": ["--limit", "1"],
     "speed": ["--threads", "1"],

@@ -1,0 +1,99 @@
+"""The model's steps beyond the U-Net, one at a time: the pitch fill in time gaps, the phase started
+from each fill, and the envelope head in a missing band.
+
+On the validation voices (the segments quality.py scores), gaps 20 % and band 4 kHz are restored with
+the shipped network taken apart:
+
+- gaps: interp; the U-Net alone (gap_fill_share 0, random start phase); the pitch fill alone (share 1);
+  the shipped blend (its share), from the fill's phase, at 32 and at 4 phase iterations;
+- band: the narrowband input; sbr; the U-Net from the copied-up phase, at 32 and at 4 iterations; and
+  with --head, a checkpoint's envelope head over the copied-up detail (configs/envelope.yaml).
+
+Each table lists the field's ranking metrics and the wall time per audio second.
+
+    python benchmarks/model_steps.py --count 30 --head runs/envelope/checkpoints/best.ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+import torch
+
+from _common import run_main
+from speechinpaint.corpora.streams import evaluation_segments
+from speechinpaint.corruptions import corrupt, file_seed
+from speechinpaint.errors import SpeechInpaintError
+from speechinpaint.evaluate import format_table, score_many, summarise
+from speechinpaint.inpainter import Inpainter
+from speechinpaint.model import InpaintUNet
+from speechinpaint.restorers import make_restorer
+
+CONDITIONS = (("gaps", "gaps 20 %", {"loss_rate": 0.2}), ("band", "band 4 kHz", {"cutoff_hz": 4000.0}))
+METRICS = {"gaps": ("plcmos", "pesq", "stoi", "visqol"), "band": ("lsd", "lsd_high", "visqol", "pesq")}
+
+
+def variant(shipped: Inpainter, iterations: int, **model) -> Inpainter:
+    """The shipped network with some of its model settings changed."""
+    network = InpaintUNet(dataclasses.replace(shipped.model.config, **model))
+    network.load_state_dict(shipped.model.state_dict())
+    return Inpainter(network, shipped.config, iterations=iterations)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", default="data/starter/manifest.csv")
+    p.add_argument("--split", default="valid")
+    p.add_argument("--count", type=int, default=30, help="6 s segments")
+    p.add_argument("--checkpoint", help="default: the shipped model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=None)
+    p.add_argument("--head", help="a checkpoint with an envelope head, for its band row")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    segs = evaluation_segments(args.manifest, args.split, args.count)
+    shipped = Inpainter.from_checkpoint(args.checkpoint)
+    share = shipped.model.config.gap_fill_share
+    if share == 0:
+        raise SpeechInpaintError("this checkpoint has no pitch fill share (model.gap_fill_share): nothing to take apart")
+    rows = {
+        "gaps": {
+            "interp": make_restorer("interp"),
+            "U-Net alone": variant(shipped, 32, gap_fill_share=0.0),
+            "pitch fill alone": variant(shipped, 32, gap_fill_share=1.0),
+            f"blend, share {share:g} (shipped)": variant(shipped, 32),
+            f"blend, share {share:g}, 4 iterations": variant(shipped, 4),
+        },
+        "band": {
+            "narrowband input": make_restorer("zero"),
+            "sbr": make_restorer("sbr"),
+            "U-Net, copied phase (shipped)": variant(shipped, 32),
+            "U-Net, copied phase, 4 iterations": variant(shipped, 4),
+        },
+    }
+    if args.head:
+        head = Inpainter.from_checkpoint(args.head)
+        if head.model.envelope is None:
+            raise SpeechInpaintError(f"{args.head}: this checkpoint has no envelope head")
+        rows["band"]["envelope head + copied detail (--head)"] = head
+    print(f"{len(segs)} segments of 6 s from the {args.split} voices")
+    for kind, label, kwargs in CONDITIONS:
+        cases = [(clean, *corrupt(clean, kind, seed=file_seed(args.seed, f"{kind}:{name}"), **kwargs))
+                 for name, clean in segs]
+        summaries, rtf = {}, {}
+        for name, restorer in rows[kind].items():
+            start = time.perf_counter()
+            items = [(clean, restorer.restore(corrupted, mask), mask) for clean, corrupted, mask in cases]
+            rtf[name] = f"{(time.perf_counter() - start) / (len(cases) * 6.0):.4f}"
+            summaries[name] = summarise(score_many(items, args.jobs, f"{kind}/{name}", metrics=METRICS[kind]),
+                                        METRICS[kind])
+        print(f"\n### {label}\n")
+        print(format_table(summaries, METRICS[kind], extra={"s / audio s": rtf}, label="step",
+                           marked=METRICS[kind]))
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
