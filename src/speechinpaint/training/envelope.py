@@ -11,24 +11,20 @@ restores them.
 
 from __future__ import annotations
 
-import dataclasses
-
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from ..checkpoint import MODEL_FORMAT
-from ..corpora.manifest import read_manifest
-from ..corpora.streams import speaker_streams
 from ..corruptions import corrupt
 from ..dsp.spectral import MODEL_GRID, log_magnitude, spectral_envelope
 from ..inpainter import Inpainter
 from ..metrics import score
 from ..model import InpaintUNet, network_outputs
 from .config import TrainingConfig
-from .data import CropDataset, data_loaders
-from .inpainting import validation_segments
+from .data import data_loaders
+from .inpainting import crops_and_segments
 from .optim import warmup_cosine
 
 VAL_METRICS = ("pesq", "visqol", "lsd")
@@ -98,17 +94,8 @@ class EnvelopeModule(L.LightningModule):
 
 
 def envelope_task(settings: TrainingConfig) -> tuple[EnvelopeModule, DataLoader, DataLoader]:
-    """The envelope head's module (with its fixed validation clips) and its loaders."""
-    d, seed = settings.data, settings.seed
-    train_streams = speaker_streams(read_manifest(d.manifest, "train"))
-    valid_streams = speaker_streams(read_manifest(d.manifest, "valid"))
-    train_set = CropDataset(train_streams, d, d.crops_per_epoch, seed)
-    plain = dataclasses.replace(d, speed=(1.0, 1.0), shelf_db=(0.0, 0.0))
-    val_set = CropDataset(valid_streams, plain, d.val_crops, seed + 1)
-    clips = []
-    for i, clean in enumerate(validation_segments(valid_streams, d.val_segments, d.val_seconds, seed)):
-        corrupted, mask = corrupt(clean, "band", seed=1000 + i)
-        clips.append((clean, corrupted, mask))
+    """The envelope head's module (with its fixed validation clips, each with a missing band) and its loaders."""
+    train_set, val_set, segments = crops_and_segments(settings)
     module = EnvelopeModule(settings.to_dict())
-    module.val_clips = clips
-    return (module, *data_loaders(train_set, val_set, d))
+    module.val_clips = [(clean, *corrupt(clean, "band", seed=1000 + i)) for i, clean in enumerate(segments)]
+    return (module, *data_loaders(train_set, val_set, settings.data))

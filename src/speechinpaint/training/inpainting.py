@@ -158,8 +158,9 @@ class InpaintingModule(L.LightningModule):
         return [opt, disc_opt], [{"scheduler": sched, "interval": "step"}]
 
 
-def inpainting_task(settings: TrainingConfig) -> tuple[InpaintingModule, DataLoader, DataLoader]:
-    """The inpainting network's module (with its fixed validation clips) and its loaders."""
+def crops_and_segments(settings: TrainingConfig) -> tuple[CropDataset, CropDataset, list[np.ndarray]]:
+    """The training crops of the train voices, and of the held-out voices the validation crops and the
+    fixed validation segments (data section; shared by the networks validated by restoring)."""
     d, seed = settings.data, settings.seed
     train_streams = speaker_streams(read_manifest(d.manifest, "train"))
     valid_streams = speaker_streams(read_manifest(d.manifest, "valid"))
@@ -167,7 +168,12 @@ def inpainting_task(settings: TrainingConfig) -> tuple[InpaintingModule, DataLoa
     # Validation crops are never augmented: the held-out loss must mean the same in every run.
     plain = dataclasses.replace(d, speed=(1.0, 1.0), shelf_db=(0.0, 0.0))
     val_set = CropDataset(valid_streams, plain, d.val_crops, seed + 1)
-    segments = validation_segments(valid_streams, d.val_segments, d.val_seconds, seed)
+    return train_set, val_set, validation_segments(valid_streams, d.val_segments, d.val_seconds, seed)
+
+
+def inpainting_task(settings: TrainingConfig) -> tuple[InpaintingModule, DataLoader, DataLoader]:
+    """The inpainting network's module (with its fixed validation clips) and its loaders."""
+    train_set, val_set, segments = crops_and_segments(settings)
     clips = []
     for i, clean in enumerate(segments):
         for kind in VAL_KINDS:
@@ -175,4 +181,4 @@ def inpainting_task(settings: TrainingConfig) -> tuple[InpaintingModule, DataLoa
             clips.append((kind, clean, corrupted, mask))
     module = InpaintingModule(settings.to_dict())
     module.val_clips = clips
-    return (module, *data_loaders(train_set, val_set, d))
+    return (module, *data_loaders(train_set, val_set, settings.data))
