@@ -71,7 +71,8 @@ def main() -> None:
     p.add_argument("--count", type=int, default=30, help="6 s segments")
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--checkpoint", help="default: the shipped model")
-    p.add_argument("--iterations", type=int, default=32, help="phase reconstruction iterations")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="phase reconstruction iterations (default: each method's own, 16 for the model, 32 otherwise)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None)
     p.add_argument("--conditions", default="holes,gaps,band", help="comma list of the conditions to run")

@@ -4,7 +4,8 @@
     python benchmarks/speed.py --threads 1
 
 Real-time factor = wall time of restoration (network + phase reconstruction) / audio duration, for
-10 s and 60 s of held-out speech with 30 % holes. Peak memory is the maximum resident set of a fresh
+10 s and 60 s of held-out speech with 30 % holes at the model's default iterations, and for 60 s with
+gaps or a missing band, whose phase starts from a fill, at the default and at 4 iterations. Peak memory is the maximum resident set of a fresh
 process that restores a 10-minute file (the Python and torch runtime included). Training throughput is
 2 s crops per second through one optimiser step (data preparation included), at the default config.
 Detection (`detect` and `--mask auto`: lost packets, a missing band, the holes detector) is timed as a
@@ -66,9 +67,9 @@ def fastest_seconds(run, repeats: int = 2) -> float:
     return best
 
 
-def rtf(inpainter, clean: np.ndarray) -> float:
-    corrupted, mask = corrupt(clean, "holes", seed=0)
-    inpainter.restore(corrupted[: 16000 * 2], corrupt(clean[: 16000 * 2], "holes", seed=0)[1])  # warm-up
+def rtf(inpainter, clean: np.ndarray, kind: str = "holes") -> float:
+    corrupted, mask = corrupt(clean, kind, seed=0)
+    inpainter.restore(corrupted[: 16000 * 2], corrupt(clean[: 16000 * 2], kind, seed=0)[1])  # warm-up
 
     def run():
         inpainter.restore(corrupted, mask)
@@ -147,8 +148,13 @@ def main() -> None:
     for device in devices:
         ip = Inpainter.from_pretrained(device=device)
         for seconds in (10, 60):
-            rows.append((device, f"real-time factor, {seconds} s file (model + 32 phase iterations)",
+            rows.append((device, f"real-time factor, {seconds} s file (model + {ip.iterations} phase iterations)",
                          f"{rtf(ip, speech(args.manifest, seconds)):.4f}"))
+        for kind, what in (("gaps", "gaps 20 %, pitch fill"), ("band", "band 4 kHz")):
+            for iterations in (ip.iterations, 4):
+                started = Inpainter.from_pretrained(device=device, iterations=iterations)
+                rows.append((device, f"real-time factor, 60 s file, {what} ({iterations} phase iterations)",
+                             f"{rtf(started, speech(args.manifest, 60), kind):.4f}"))
         rows.append((device, "training, 2 s crops per second (batch 16, bf16)",
                      f"{training_throughput(args.manifest, device):.1f}"))
     rows.append(("cpu", "real-time factor of detection, 60 s file (gaps, band and holes detectors)",

@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", default="model", choices=METHODS)
     r.add_argument("--checkpoint", help="your own trained checkpoint instead of the shipped model")
     r.add_argument("--reference", help="clean audio (file or folder): the oracle's magnitude; what an Opus sender encoded")
-    r.add_argument("--iterations", type=int, default=32, help="phase reconstruction iterations")
+    r.add_argument("--iterations", type=int, default=None,
+                   help="phase reconstruction iterations (default: 16 for the model, 32 for interp and oracle)")
     r.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda, cuda:1, mps)")
     r.add_argument("--sample-rate", type=int, help="output rate (default: the input's; higher than an input below "
                    "16 kHz extends its band)")

@@ -24,7 +24,6 @@ import torch
 from .baselines.sbr import MIN_SOURCE_BINS, copy_up_source
 from .checkpoint import load_checkpoint
 from .dsp.gap_fill import fill_gaps
-from .dsp.phase import DEFAULT_ITERS
 from .dsp.spectral import MODEL_GRID, log_magnitude, spectral_envelope
 from .masks import Mask, Region, gap_sample_mask, missing_bins
 from .model import network_outputs
@@ -34,6 +33,9 @@ from .recording import Restorer
 # A region from some frequency up to Nyquist is a missing upper band when it lasts this long; a shorter
 # one is a hole that happens to reach the top.
 BAND_MIN_SECONDS = 0.5
+# Phase iterations after the network: its estimates score the same after 16 as after 32 or more
+# (benchmarks/model_steps.py), and a started phase needs fewer still.
+MODEL_ITERS = 16
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "model.pt"
@@ -42,7 +44,7 @@ SHIPPED_WEIGHTS = WEIGHTS_DIR / "model.pt"
 class Inpainter(Restorer):
     """The network's restorer: its weights, the device it runs on, and the phase iterations after it."""
 
-    def __init__(self, model, config: dict, device: str | torch.device = "cpu", iterations: int = DEFAULT_ITERS,
+    def __init__(self, model, config: dict, device: str | torch.device = "cpu", iterations: int = MODEL_ITERS,
                  chunk_seconds: float = 30.0, overlap_seconds: float = 1.0):
         super().__init__(chunk_seconds, overlap_seconds)
         self.device = torch.device(device)

@@ -24,7 +24,7 @@ from .dsp.phase import DEFAULT_ITERS
 from .dsp.spectral import MODEL_GRID, log_magnitude
 from .errors import SpeechInpaintError
 from .files import AUDIO_SUFFIXES, atomic_write_all, file_pairs, for_each_file, refuse_overwrite
-from .inpainter import Inpainter
+from .inpainter import MODEL_ITERS, Inpainter
 from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins
 from .peers.opus import METHODS as OPUS_METHODS, OpusRestorer
 from .reconstruction import restore_from_magnitude
@@ -91,22 +91,23 @@ class SeedMfccRestorer(Restorer):
         return restore_seed_mfcc(audio, mask, self.model)
 
 
-def make_restorer(method: str, iterations: int = DEFAULT_ITERS, checkpoint: str | None = None,
+def make_restorer(method: str, iterations: int | None = None, checkpoint: str | None = None,
                   device: str = "cpu", reference: np.ndarray | None = None) -> Restorer:
     """The restorer of a named method, given the options that method uses (the others are ignored).
 
+    iterations None is each method's own default (MODEL_ITERS for the model, DEFAULT_ITERS otherwise).
     model: checkpoint (None: the shipped weights), device, iterations; interp: iterations; oracle:
     reference, iterations; zero, seed-mfcc, ar and sbr: nothing; opus-plc and opus-deep-plc: reference if
     given (the signal the sender encoded); opus-fec: reference (peers/opus.py).
     """
     if method == "model":
-        return Inpainter.from_checkpoint(checkpoint, device=device, iterations=iterations)
+        return Inpainter.from_checkpoint(checkpoint, device=device, iterations=MODEL_ITERS if iterations is None else iterations)
     if method == "interp":
-        return InterpRestorer(iterations)
+        return InterpRestorer(DEFAULT_ITERS if iterations is None else iterations)
     if method == "oracle":
         if reference is None:
             raise SpeechInpaintError("the oracle method needs the clean reference (--reference)")
-        return OracleRestorer(reference, iterations)
+        return OracleRestorer(reference, DEFAULT_ITERS if iterations is None else iterations)
     if method == "zero":
         return ZeroRestorer()
     if method == "seed-mfcc":
@@ -133,7 +134,7 @@ def reference_file(reference: Path, name: str) -> Path:
 
 
 def restore_files(input: str | Path, output: str | Path, method: str = "model", mask: str | None = None,
-                  checkpoint: str | None = None, reference: str | None = None, iterations: int = DEFAULT_ITERS,
+                  checkpoint: str | None = None, reference: str | None = None, iterations: int | None = None,
                   device: str = "cpu", sample_rate: int | None = None, subtype: str | None = None,
                   detect: tuple[str, ...] = KINDS, save_mask: bool = False) -> int:
     """`speechinpaint restore`: every file in its own terms (rate, channels, format; recording.py) with
