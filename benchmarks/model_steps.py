@@ -1,17 +1,21 @@
 """The model's steps beyond the U-Net, one at a time: the pitch fill in time gaps, the phase started
-from each fill, and the envelope head in a missing band.
+from each fill, the number of phase iterations, and the envelope head in a missing band.
 
-On the validation voices (the segments quality.py scores), gaps 20 % and band 4 kHz are restored with
-the shipped network taken apart:
+On the validation voices (the segments quality.py scores), each condition is restored with the shipped
+network taken apart (the shipped rows at its default iterations, MODEL_ITERS):
 
-- gaps: interp; the U-Net alone (gap_fill_share 0, random start phase); the pitch fill alone (share 1);
-  the shipped blend (its share), from the fill's phase, at 32 and at 4 phase iterations;
-- band: the narrowband input; sbr; the U-Net from the copied-up phase, at 32 and at 4 iterations; and
-  with --head, a checkpoint's envelope head over the copied-up detail (configs/envelope.yaml).
+- holes 30 %: interp; the U-Net at 32 iterations and at the default;
+- gaps 20 %: interp; the U-Net alone (gap_fill_share 0, random start phase); the pitch fill alone
+  (share 1); the shipped blend (its share) from the fill's phase, at 32, the default and 4 iterations;
+- band 4 kHz: the narrowband input; sbr; the U-Net from the copied-up phase at 32, the default and 4
+  iterations; and with --head, a checkpoint's envelope head over the copied-up detail
+  (configs/envelope.yaml).
 
-Each table lists the field's ranking metrics and the wall time per audio second.
+Each table lists the field's ranking metrics and the wall time per audio second. --skip scores other
+segments (those after the first SKIP), as for choosing the share with --shares:
 
     python benchmarks/model_steps.py --count 30 --head runs/envelope/checkpoints/best.ckpt
+    python benchmarks/model_steps.py --skip 30 --count 30 --conditions gaps --shares 0.4,0.6,0.7
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from speechinpaint.inpainter import Inpainter
 from speechinpaint.model import InpaintUNet
 from speechinpaint.restorers import make_restorer
 
-CONDITIONS = (("gaps", "gaps 20 %", {"loss_rate": 0.2}), ("band", "band 4 kHz", {"cutoff_hz": 4000.0}))
-METRICS = {"gaps": ("plcmos", "pesq", "stoi", "visqol"), "band": ("lsd", "lsd_high", "visqol", "pesq")}
+CONDITIONS = (("holes", "holes 30 %", {"coverage": 0.30}), ("gaps", "gaps 20 %", {"loss_rate": 0.2}),
+              ("band", "band 4 kHz", {"cutoff_hz": 4000.0}))
+METRICS = {"holes": ("pesq", "stoi", "visqol", "lsd_mask"), "gaps": ("plcmos", "pesq", "stoi", "visqol"),
+           "band": ("lsd", "lsd_high", "visqol", "pesq")}
 
 
 def variant(shipped: Inpainter, iterations: int, **model) -> Inpainter:
@@ -52,35 +58,53 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None)
     p.add_argument("--head", help="a checkpoint with an envelope head, for its band row")
+    p.add_argument("--skip", type=int, default=0, help="score the segments after the first SKIP (other segments)")
+    p.add_argument("--shares", default="", help="comma list of more gap_fill_share values, a gaps row each")
+    p.add_argument("--conditions", default="holes,gaps,band", help="comma list of the conditions to run")
     args = p.parse_args()
     torch.set_num_threads(2)
-    segs = evaluation_segments(args.manifest, args.split, args.count)
+    segs = evaluation_segments(args.manifest, args.split, args.skip + args.count)[args.skip:]
+    kinds = [k for k in args.conditions.split(",") if k]
+    if sorted(set(kinds) - set(METRICS)):
+        raise SpeechInpaintError(f"--conditions takes some of {', '.join(METRICS)} (got {args.conditions})")
     shipped = Inpainter.from_checkpoint(args.checkpoint)
     share = shipped.model.config.gap_fill_share
     if share == 0:
         raise SpeechInpaintError("this checkpoint has no pitch fill share (model.gap_fill_share): nothing to take apart")
+    n = shipped.iterations
     rows = {
+        "holes": {
+            "interp": make_restorer("interp"),
+            "U-Net, 32 iterations": variant(shipped, 32),
+            f"U-Net, {n} iterations (shipped)": shipped,
+        },
         "gaps": {
             "interp": make_restorer("interp"),
-            "U-Net alone": variant(shipped, 32, gap_fill_share=0.0),
-            "pitch fill alone": variant(shipped, 32, gap_fill_share=1.0),
-            f"blend, share {share:g} (shipped)": variant(shipped, 32),
+            "U-Net alone": variant(shipped, n, gap_fill_share=0.0),
+            "pitch fill alone": variant(shipped, n, gap_fill_share=1.0),
+            f"blend, share {share:g}, 32 iterations": variant(shipped, 32),
+            f"blend, share {share:g}, {n} iterations (shipped)": shipped,
             f"blend, share {share:g}, 4 iterations": variant(shipped, 4),
         },
         "band": {
             "narrowband input": make_restorer("zero"),
             "sbr": make_restorer("sbr"),
-            "U-Net, copied phase (shipped)": variant(shipped, 32),
+            "U-Net, copied phase, 32 iterations": variant(shipped, 32),
+            f"U-Net, copied phase, {n} iterations (shipped)": shipped,
             "U-Net, copied phase, 4 iterations": variant(shipped, 4),
         },
     }
+    for extra in (float(x) for x in args.shares.split(",") if x):
+        rows["gaps"][f"blend, share {extra:g}, {n} iterations"] = variant(shipped, n, gap_fill_share=extra)
     if args.head:
-        head = Inpainter.from_checkpoint(args.head)
+        head = Inpainter.from_checkpoint(args.head, iterations=n)
         if head.model.envelope is None:
             raise SpeechInpaintError(f"{args.head}: this checkpoint has no envelope head")
         rows["band"]["envelope head + copied detail (--head)"] = head
-    print(f"{len(segs)} segments of 6 s from the {args.split} voices")
+    print(f"{len(segs)} segments of 6 s from the {args.split} voices, after the first {args.skip}")
     for kind, label, kwargs in CONDITIONS:
+        if kind not in kinds:
+            continue
         cases = [(clean, *corrupt(clean, kind, seed=file_seed(args.seed, f"{kind}:{name}"), **kwargs))
                  for name, clean in segs]
         summaries, rtf = {}, {}

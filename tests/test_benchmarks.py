@@ -21,6 +21,7 @@ SCRIPTS = {
     "quality": ["--count", "1"],
     "seed": ["--limit", "1"],
     "speed": ["--threads", "1"],
+    "upper_band_levels": ["--seconds", "1"],
 }
 
 
