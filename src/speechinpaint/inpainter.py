@@ -98,7 +98,7 @@ class Inpainter(Restorer):
         estimate, envelope = self.network_estimate(spec[None], holes[None], head)
         log_mag = estimate[0].cpu().clone()  # a normal tensor, written in place below
         start = torch.full(spec.shape, float("nan"))
-        detail = known_log - spectral_envelope(known_log)
+        detail = known_log - spectral_envelope(known_log) if head else None
         df = MODEL_GRID.sample_rate / MODEL_GRID.n_fft
         for region in bands:
             edge = int(np.ceil(region.f0 / df))

@@ -6,7 +6,8 @@ frequency-position ramp, because convolutions alone cannot tell 1 kHz from 6 kHz
 depends on it. Output: a normalised log-magnitude estimate for every bin (with fill "interp", a
 correction added to the interpolation); the caller keeps the known bins and uses the estimate only in
 the holes. Fully convolutional, so any number of frames works (it is padded to a multiple of 2**levels
-inside).
+inside). An optional envelope head (EnvelopeHead) estimates a missing upper band's spectral envelope
+from the same input and the U-Net's estimate.
 """
 
 from __future__ import annotations
