@@ -6,6 +6,7 @@ validation at or before --step (default: the last step every run reached) and th
 so a recipe change is compared with the baseline on equal training.
 
     python benchmarks/ablations.py runs/default runs/ablation-augmentation --step 5000
+    python benchmarks/ablations.py runs/envelope runs/ablation-envelope-augmented --step 600
 """
 
 from __future__ import annotations
@@ -29,18 +30,21 @@ def validations(run: Path) -> list[dict]:
     for f in files:
         with open(f, newline="") as fh:
             for row in csv.DictReader(fh):
-                if row.get("val_holes/pesq"):
+                if row.get("val_holes/pesq") or row.get("val/pesq"):  # envelope runs validate the band alone
                     rows.append({k: float(v) for k, v in row.items() if v})
     return sorted(rows, key=lambda r: r["step"])
 
 
 def mean_pesq(row: dict) -> float:
     """The mean PESQ over the three corruptions (older logs have no val/pesq column)."""
-    return row.get("val/pesq", sum(row[f"val_{k}/pesq"] for k in KINDS) / len(KINDS))
+    if "val/pesq" in row:
+        return row["val/pesq"]
+    return sum(row[f"val_{k}/pesq"] for k in KINDS) / len(KINDS)
 
 
 def fmt(row: dict) -> str:
-    cells = [f"{row[f'val_{k}/{m}']:.3f}" if m != "pesq" else f"{row[f'val_{k}/{m}']:.2f}" for k in KINDS for m in METRICS]
+    cells = [f"{row[f'val_{k}/{m}']:.{2 if m == 'pesq' else 3}f}" if f"val_{k}/{m}" in row else "-"
+             for k in KINDS for m in METRICS]
     return f"{int(row['step']) + 1} | {mean_pesq(row):.3f} | {row.get('val/loss', math.nan):.3f} | " + " | ".join(cells)
 
 
