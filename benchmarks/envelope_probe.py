@@ -28,6 +28,7 @@ import torch
 
 from _common import run_main
 from speechinpaint.corpora.streams import evaluation_segments
+from speechinpaint.baselines.sbr import copy_up_source
 from speechinpaint.corruptions import corrupt, file_seed
 from speechinpaint.dsp.interpolation import interpolate_log_magnitude
 from speechinpaint.dsp.spectral import MODEL_GRID, log_magnitude, spectral_envelope
@@ -36,21 +37,18 @@ from speechinpaint.inpainter import Inpainter
 from speechinpaint.masks import missing_bins
 from speechinpaint.reconstruction import restore_from_magnitude
 
-COPY_STEP_HZ = 2000.0
 CONDITIONS = (("band", {"cutoff_hz": 4000.0}), ("gaps", {"loss_rate": 0.2}), ("holes", {"coverage": 0.30}))
 VARIANTS = ("model", "model's envelope + copied detail", "true envelope + copied detail", "true magnitude")
 METRICS = ("pesq", "visqol", "lsd")
 
 
-def copied_up_detail(log_mag: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
-    """Detail [F, T] of the known bins, and in the missing band the detail COPY_STEP_HZ below, bottom up."""
+def copied_up_detail(log_mag: torch.Tensor, missing: torch.Tensor, edge: int) -> torch.Tensor:
+    """Detail [F, T] of the known bins, and in the missing band from bin `edge` up the detail of the bins
+    below the edge copied up (baselines.sbr.copy_up_source: 2 kHz steps at a 4 kHz edge)."""
     detail = log_mag - spectral_envelope(log_mag)
-    step = int(round(COPY_STEP_HZ / (MODEL_GRID.sample_rate / MODEL_GRID.n_fft)))
+    source = torch.from_numpy(copy_up_source(edge, detail.shape[0], MODEL_GRID.sample_rate / MODEL_GRID.n_fft))
     out = detail.clone()
-    for k in range(out.shape[0]):
-        lost = missing[k]
-        if lost.any() and k >= step:
-            out[k, lost] = out[k - step, lost]
+    out[edge:] = torch.where(missing[edge:], detail[source], detail[edge:])
     return out
 
 
@@ -62,7 +60,8 @@ def variants(ip: Inpainter, clean: np.ndarray, corrupted: np.ndarray, mask, kind
     true_log = log_magnitude(MODEL_GRID.stft(torch.from_numpy(clean)))
     model_log = ip.estimate(corrupted, mask, missing)[0]
     if kind == "band":
-        detail = copied_up_detail(corrupted_log, holes)
+        detail = copied_up_detail(corrupted_log, holes, int(np.ceil(mask.regions[0].f0 * MODEL_GRID.n_fft
+                                                                    / MODEL_GRID.sample_rate)))
     else:
         interp = interpolate_log_magnitude(corrupted_log, holes)
         detail = interp - spectral_envelope(interp)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .dsp.interpolation import interpolate_log_magnitude
+from .dsp.spectral import MODEL_GRID
 from .sections import from_mapping, to_mapping
 
 
@@ -125,9 +126,9 @@ class InpaintUNet(nn.Module):
         self.dec = nn.ModuleList(conv_block(2 * widths[i], widths[i]) for i in reversed(range(self.config.levels)))
         self.out = nn.Conv2d(widths[0], 1, 1)
         cfg = self.config
-        # The grid's bins below Nyquist (MODEL_GRID: 256), what network_estimate feeds it.
-        self.envelope = (EnvelopeHead(256, cfg.envelope_channels, cfg.envelope_bands, cfg.envelope_dilations)
-                         if cfg.envelope_channels else None)
+        # It sees the grid's bins below Nyquist, as network_outputs feeds them.
+        self.envelope = (EnvelopeHead(MODEL_GRID.n_fft // 2, cfg.envelope_channels, cfg.envelope_bands,
+                                      cfg.envelope_dilations) if cfg.envelope_channels else None)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features [B, 3, F, T] -> normalised log-magnitude estimate [B, F, T]."""

@@ -24,7 +24,7 @@ from .dsp.phase import DEFAULT_ITERS
 from .dsp.spectral import MODEL_GRID, log_magnitude
 from .errors import SpeechInpaintError
 from .files import AUDIO_SUFFIXES, atomic_write_all, file_pairs, for_each_file, refuse_overwrite
-from .inpainter import MODEL_ITERS, Inpainter
+from .inpainter import Inpainter
 from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins
 from .peers.opus import METHODS as OPUS_METHODS, OpusRestorer
 from .reconstruction import restore_from_magnitude
@@ -95,19 +95,20 @@ def make_restorer(method: str, iterations: int | None = None, checkpoint: str | 
                   device: str = "cpu", reference: np.ndarray | None = None) -> Restorer:
     """The restorer of a named method, given the options that method uses (the others are ignored).
 
-    iterations None is each method's own default (MODEL_ITERS for the model, DEFAULT_ITERS otherwise).
+    iterations None is each method's own default (inpainter.MODEL_ITERS for the model, DEFAULT_ITERS otherwise).
     model: checkpoint (None: the shipped weights), device, iterations; interp: iterations; oracle:
     reference, iterations; zero, seed-mfcc, ar and sbr: nothing; opus-plc and opus-deep-plc: reference if
     given (the signal the sender encoded); opus-fec: reference (peers/opus.py).
     """
+    own = {} if iterations is None else {"iterations": iterations}
     if method == "model":
-        return Inpainter.from_checkpoint(checkpoint, device=device, iterations=MODEL_ITERS if iterations is None else iterations)
+        return Inpainter.from_checkpoint(checkpoint, device=device, **own)
     if method == "interp":
-        return InterpRestorer(DEFAULT_ITERS if iterations is None else iterations)
+        return InterpRestorer(**own)
     if method == "oracle":
         if reference is None:
             raise SpeechInpaintError("the oracle method needs the clean reference (--reference)")
-        return OracleRestorer(reference, DEFAULT_ITERS if iterations is None else iterations)
+        return OracleRestorer(reference, **own)
     if method == "zero":
         return ZeroRestorer()
     if method == "seed-mfcc":

@@ -51,7 +51,8 @@ def fill_gaps(audio: np.ndarray, gap: np.ndarray) -> np.ndarray:
     context stops at the next gap. An edge too short to hold a period (the file's start or end, or a
     gap right after another) leaves the other side to fill alone, and with neither the gap stays zero.
     """
-    out = np.array(audio, dtype=np.float64)
+    dtype = audio.dtype if audio.dtype.kind == "f" else np.float32
+    out = audio.astype(np.float64)
     runs = true_runs(gap)
     for i, (a, b) in enumerate(runs):
         length = b - a
@@ -69,4 +70,4 @@ def fill_gaps(audio: np.ndarray, gap: np.ndarray) -> np.ndarray:
         else:
             fade = 0.5 * (1 + np.cos(np.pi * (np.arange(length) + 0.5) / length))
             out[a:b] = fade * before + (1 - fade) * after
-    return out.astype(np.asarray(audio).dtype if np.asarray(audio).dtype.kind == "f" else np.float32)
+    return out.astype(dtype)

@@ -77,10 +77,10 @@ def log_magnitude(spec: torch.Tensor) -> torch.Tensor:
 ENVELOPE_BINS = 13
 
 
-def spectral_envelope(log_mag: torch.Tensor, bins: int = ENVELOPE_BINS) -> torch.Tensor:
-    """The log-magnitude [..., F, T] averaged over `bins` neighbouring bins (edges replicated)."""
+def spectral_envelope(log_mag: torch.Tensor) -> torch.Tensor:
+    """The log-magnitude [..., F, T] averaged over ENVELOPE_BINS neighbouring bins (edges replicated)."""
     shape = log_mag.shape
     flat = log_mag.reshape(-1, *shape[-2:]).transpose(-1, -2).reshape(-1, 1, shape[-2])
-    padded = torch.nn.functional.pad(flat, (bins // 2, bins // 2), mode="replicate")
-    smooth = torch.nn.functional.avg_pool1d(padded, bins, stride=1)
+    padded = torch.nn.functional.pad(flat, (ENVELOPE_BINS // 2, ENVELOPE_BINS // 2), mode="replicate")
+    smooth = torch.nn.functional.avg_pool1d(padded, ENVELOPE_BINS, stride=1)
     return smooth.reshape(-1, shape[-1], shape[-2]).transpose(-1, -2).reshape(shape)

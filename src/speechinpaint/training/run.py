@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import INFERENCE_SETTINGS, load_checkpoint
 from ..errors import SpeechInpaintError
 from .config import TrainingConfig, load_config
 from .detector import detector_task
@@ -60,10 +60,12 @@ def start_from(module: L.LightningModule, path: str) -> None:
     """
     model, _ = load_checkpoint(path, module.hparams.format)
     ours = module.model.config
-    head = {f: getattr(ours, f) for f in ("envelope_channels", "envelope_bands", "envelope_dilations", "gap_fill_share")}
-    adds_head = model.config.envelope_channels == 0 and dataclasses.replace(model.config, **head) == ours
-    # Compared as ModelConfig, so a setting written out in one and left to its default in the other matches.
-    if model.config != ours and not adds_head:
+    # Compared as ModelConfig, so a setting written out in one and left to its default in the other
+    # matches; inference settings are this config's whatever the checkpoint says.
+    theirs = dataclasses.replace(model.config, **{f: getattr(ours, f) for f in INFERENCE_SETTINGS})
+    head = {f: getattr(ours, f) for f in ("envelope_channels", "envelope_bands", "envelope_dilations")}
+    adds_head = theirs.envelope_channels == 0 and dataclasses.replace(theirs, **head) == ours
+    if theirs != ours and not adds_head:
         raise SpeechInpaintError(f"{path}: its network ({model.config.to_dict()}) is not this config's "
                                  f"({ours.to_dict()})")
     missing, unexpected = module.model.load_state_dict(model.state_dict(), strict=not adds_head)
