@@ -38,9 +38,14 @@ def initial(tmp_path_factory) -> Path:
     return path
 
 
+def local_client(app) -> TestClient:
+    """A client addressing the app as the page does, at 127.0.0.1 (the server refuses other Hosts)."""
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
 @pytest.fixture(scope="module")
 def client(initial) -> TestClient:
-    return TestClient(create_app(str(initial)))
+    return local_client(create_app(str(initial)))
 
 
 def upload(client, url, path: Path, name: str | None = None, **fields):
@@ -145,7 +150,7 @@ def test_documents_describe_the_file_in_its_own_terms(client, initial):
     assert (doc["sample_rate"], doc["channels"], doc["container"], doc["subtype"]) == (44100, 1, "FLAC", "PCM_16")
     assert client.get(f"/api/documents/{doc['id']}").json() == doc
     # Without a FILE: 204 No Content (a 404 would be logged by the browser as an error on every load).
-    r = TestClient(create_app()).get("/api/documents/initial")
+    r = local_client(create_app()).get("/api/documents/initial")
     assert r.status_code == 204 and r.content == b""
 
 
@@ -265,7 +270,7 @@ def test_bad_uploads_are_one_sentence(client, tmp_path):
 
 
 def test_uploads_beyond_the_limit_are_refused_while_streaming(tmp_path):
-    client = TestClient(create_app(max_upload_bytes=4000))
+    client = local_client(create_app(max_upload_bytes=4000))
     big = tmp_path / "big.wav"
     sf.write(big, np.zeros(700_000, np.int16), 16000, subtype="PCM_16")  # 1.4 MB: beyond limit + envelope
     assert "limit of 4,000 bytes" in one_sentence(upload(client, "/api/documents", big), 413)
@@ -299,11 +304,11 @@ def test_uploads_beyond_the_limit_are_refused_while_streaming(tmp_path):
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": "/api/documents", "raw_path": b"/api/documents", "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"multipart/form-data; boundary=x")], "client": ("127.0.0.1", 1),
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"multipart/form-data; boundary=x")], "client": ("127.0.0.1", 1),
              "server": ("127.0.0.1", 80)}
     asyncio.run(client.app(scope, receive, send))
     assert sent_messages[0]["status"] == 413 and len(calls) < 40, len(calls)
-    small = TestClient(create_app(max_upload_bytes=200_000))
+    small = local_client(create_app(max_upload_bytes=200_000))
     assert small.post("/api/documents", files={"audio": ("a.wav", (DATA / "da_mars.wav").read_bytes())}).status_code == 200
 
 
@@ -521,3 +526,113 @@ def test_the_cli_prints_its_url_and_serves_the_page(host):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# --- only its own page: Host, Origin and Sec-Fetch-Site against a real server ---------------------------
+
+
+@pytest.fixture(scope="module")
+def live(initial):
+    """The editor under uvicorn on 127.0.0.1 (its port known to the app, as `speechinpaint edit` runs it)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(str(initial), port=port), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the editor's server did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_foreign_host_is_refused_dns_rebinding(live):
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{live}", timeout=10) as http:
+        for host in (f"attacker.example:{live}", "attacker.example", f"127.0.0.1.attacker.example:{live}",
+                     f"127.0.0.1:{live + 1}", "127.0.0.1", f"localhost:{live}@evil", ""):
+            for url in ("/", "/api/documents/initial", "/api/documents/initial/audio.wav"):
+                r = http.get(url, headers={"Host": host})
+                detail = one_sentence(r, 400)
+                assert "addressed to it" in detail and b"RIFF" not in r.content
+        for host in (f"127.0.0.1:{live}", f"localhost:{live}", f"LOCALHOST:{live}", f"[::1]:{live}"):
+            r = http.get("/api/documents/initial/audio.wav", headers={"Host": host})
+            assert r.status_code == 200 and r.content[:4] == b"RIFF", (host, r.status_code)
+
+
+def test_requests_from_another_origin_cannot_change_anything(live, tmp_path):
+    """What a page on another origin sends (a no-cors POST, text/plain JSON, a form upload) is refused; the
+    page's own requests and scripts without Origin keep working."""
+    import httpx
+
+    own = f"http://127.0.0.1:{live}"
+    path, mask = gaps_file(tmp_path)
+    body = json.dumps({"mask": mask.to_json(), "methods": {"0": "interp", "1": "interp", "2": "interp"}})
+    foreign = [{"Origin": "http://127.0.0.1:9999", "Sec-Fetch-Site": "same-site"},
+               {"Origin": "http://evil.test:%d" % live, "Sec-Fetch-Site": "cross-site"},
+               {"Origin": "null"}, {"Origin": "http://127.0.0.1:9999"}, {"Sec-Fetch-Site": "cross-site"},
+               {"Sec-Fetch-Site": "same-site"}]
+    with httpx.Client(base_url=own, timeout=30) as http:
+        doc = http.post("/api/documents", files={"audio": ("gaps.wav", path.read_bytes())}).json()
+        restore = f"/api/documents/{doc['id']}/restore"
+        for headers in foreign:
+            attempts = [
+                http.post(restore, content=body, headers={**headers, "Content-Type": "text/plain"}),
+                http.post(f"/api/documents/{doc['id']}/restored/undo", headers=headers),
+                http.post(f"/api/documents/{doc['id']}/detect", content="{}", headers=headers),
+                http.post("/api/documents", files={"audio": ("x.wav", path.read_bytes())}, headers=headers),
+            ]
+            for r in attempts:
+                assert "own page" in one_sentence(r, 403)
+        # A page on another site cannot read the API either (the browser says who sent it).
+        one_sentence(http.get(f"/api/documents/{doc['id']}/audio.wav", headers={"Sec-Fetch-Site": "cross-site"}), 403)
+        assert http.get(f"/api/documents/{doc['id']}").json()["versions"] == 0  # nothing was restored
+        # The page itself, and a script that sends no Origin, still restore and undo.
+        page = {"Origin": own, "Sec-Fetch-Site": "same-origin"}
+        for headers in (page, {}):
+            job = http.post(restore, content=body, headers={**headers, "Content-Type": "application/json"}).json()["job"]
+            deadline = time.monotonic() + 60
+            while http.get(f"/api/jobs/{job}").json()["state"] not in ("done", "failed", "cancelled"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert http.post(f"/api/documents/{doc['id']}/restored/undo", headers=headers).status_code == 200
+
+
+def test_documents_beyond_the_memory_budget_are_closed_least_recently_used(tmp_path):
+    path, _ = gaps_file(tmp_path, channels=2)
+    one = read_recording(path).samples.nbytes
+    client = local_client(create_app(memory_budget=int(2.5 * one)))
+    first, second = open_doc(client, path)["id"], open_doc(client, path)["id"]
+    assert client.get(f"/api/documents/{first}").status_code == 200  # the first is now the most recently used
+    third = open_doc(client, path)["id"]
+    detail = one_sentence(client.get(f"/api/documents/{second}"), 404)
+    assert "memory budget" in detail
+    for doc_id in (first, third):
+        assert client.get(f"/api/documents/{doc_id}").status_code == 200
+    assert sum(d.nbytes for d in client.app.state.documents.by_id.values()) <= 2.5 * one
+
+
+def test_a_document_holds_at_most_half_again_its_samples(client, tmp_path):
+    """Five restores and their undo history: the versions are held as what they changed, and the oldest
+    are dropped before the document passes 1.5 x its decoded samples; the current one is exact."""
+    path, mask = gaps_file(tmp_path, channels=2)
+    doc_id = open_doc(client, path)["id"]
+    doc = client.app.state.documents.get(doc_id)
+    size = doc.recording.samples.nbytes
+    wide = Mask(mask.sample_rate, mask.num_samples, [Region(0.2, 1.0, 0.0, 4000.0, channel=0)])
+    for m in (mask, wide, mask, wide, wide):
+        job = client.post(f"/api/documents/{doc_id}/restore", json={"mask": m.to_json(), "methods": {"0": "interp"}})
+        assert wait_job(client, job.json()["job"])["state"] == "done"
+        client.get(f"/api/documents/{doc_id}")
+        assert doc.nbytes <= 1.5 * size, (doc.nbytes, size)
+    expected = restore_signal(client.app.state.restorers.get("interp"), doc.recording.samples, doc.rate, wide)
+    np.testing.assert_array_equal(doc.samples("restored"), expected)
+    # Undo skips what was dropped and reaches the original at last.
+    while client.post(f"/api/documents/{doc_id}/restored/undo").status_code == 200:
+        pass
+    np.testing.assert_array_equal(doc.samples("restored"), doc.recording.samples)

@@ -78,7 +78,7 @@ def cmd_demo(args) -> int:
 def cmd_edit(args) -> int:
     from .editor.server import serve
 
-    return serve(args.file, args.host, args.port, not args.no_browser)
+    return serve(args.file, args.host, args.port, not args.no_browser, memory_budget=args.memory_budget)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,6 +111,37 @@ def kinds_list(text: str) -> tuple[str, ...]:
     if unknown or not kinds:
         raise argparse.ArgumentTypeError(f"choose some of {','.join(KINDS)} (got {text!r})")
     return kinds
+
+
+def int_in(low: int, high: int | None = None):
+    """An argparse type: an integer in low .. high (high None: no upper bound), else a one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must lie in {low} .. {high} (got {value})" if high is not None
+                                             else f"must be at least {low} (got {value})")
+        return value
+
+    return parse
+
+
+def byte_size(text: str) -> int:
+    """'2G', '500M', '64k' or a plain number of bytes (decimal units) -> bytes."""
+    units = {"": 1, "K": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4}
+    number, unit = text.strip().upper().rstrip("B"), ""
+    if number and number[-1] in units:
+        number, unit = number[:-1], number[-1]
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 2G or 500M, got {text!r}") from None
+    if not value >= 1e6 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be at least 1M (got {text!r})")
+    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,7 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     ed = sub.add_parser("edit", help="a local web page to see the damage, mark it, restore, listen A/B and save")
     ed.add_argument("file", nargs="?", help="audio file to open (read once, never written)")
     ed.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    ed.add_argument("--port", type=int, default=8765)
+    ed.add_argument("--port", type=int_in(1, 65535), default=8765)
+    ed.add_argument("--memory-budget", type=byte_size, default=2 * 1000 ** 3, metavar="SIZE",
+                    help="memory the open documents may hold, e.g. 2G or 500M (default: 2G); beyond it the least "
+                    "recently used are closed")
     ed.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
     ed.set_defaults(func=cmd_edit)
     return p

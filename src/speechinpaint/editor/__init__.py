@@ -3,7 +3,9 @@ a rectangle, restore it, listen A/B and save (server.py serves static/ and the A
 holds the per-upload state, the worker that runs restore and detection jobs, and the images).
 
 Every 4xx answer is JSON {"detail": "one sentence"}; bad input never gives a 500. The server binds
-127.0.0.1 unless told otherwise; the user's file is read once and never written.
+127.0.0.1 unless told otherwise; the user's file is read once and never written. A request addressed
+to another Host gets 400; a POST from another Origin, or any POST or /api/ request whose Sec-Fetch-Site
+names another site or origin, gets 403 (requests without these headers, such as curl's, are served).
 
 - GET /                                  the page (static/index.html); GET /static/NAME: a file of static/ (no
                                          subfolders; anything else 404)

@@ -4,7 +4,8 @@ detector images, audio for the browser, the before/after report).
 
 A document keeps the original samples as they were read and a list of versions: version 0 is the
 original, each finished restore appends one (after dropping any undone ones) and becomes current, and
-undo/redo move the current version. A restore always starts from the original: the mask describes the
+undo/redo move the current version. A version holds only the samples it changed, and the documents of
+a server share a memory budget (Documents closes the least recently used beyond it). A restore always starts from the original: the mask describes the
 original's damage.
 """
 
@@ -17,6 +18,7 @@ import struct
 import tempfile
 import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -226,21 +228,62 @@ def spectrogram_png(x: np.ndarray, rate: int, view: View) -> bytes:
 # --- documents -----------------------------------------------------------------------------------------
 
 
+# The memory the open documents of one server may hold (their samples, restored versions and cached
+# detector maps) before the least recently used are closed; `speechinpaint edit --memory-budget` sets it.
+DEFAULT_MEMORY_BUDGET = 2 * 1000 ** 3
+# What one document may hold beyond its decoded samples (a share of their size): restored versions and
+# cached detector maps; beyond it the oldest undo steps and then the cache are dropped.
+DOCUMENT_EXTRA_SHARE = 0.5
+# Changed samples closer than this are kept as one span of a version (fewer, longer spans).
+SPAN_JOIN_SAMPLES = 256
+
+
+@dataclass
+class Version:
+    """A restored version, held as the spans where it differs from the original: (channel, first sample,
+    its samples). A restore changes only the marked regions, so a version costs what it changed rather
+    than a copy of the whole recording; version 0 (the original) has no spans."""
+
+    spans: list[tuple[int, int, np.ndarray]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, original: np.ndarray, restored: np.ndarray) -> "Version":
+        spans = []
+        for channel in range(original.shape[0]):
+            changed = np.flatnonzero(original[channel] != restored[channel])
+            if not len(changed):
+                continue
+            breaks = np.flatnonzero(np.diff(changed) > SPAN_JOIN_SAMPLES)
+            starts = np.concatenate([[changed[0]], changed[breaks + 1]])
+            stops = np.concatenate([changed[breaks], [changed[-1]]]) + 1
+            spans += [(channel, int(a), restored[channel, a:b].copy()) for a, b in zip(starts, stops)]
+        return cls(spans)
+
+    def apply(self, original: np.ndarray) -> np.ndarray:
+        if not self.spans:
+            return original
+        out = original.copy()
+        for channel, start, values in self.spans:
+            out[channel, start:start + len(values)] = values
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        return sum(values.nbytes for _, _, values in self.spans)
+
+
 @dataclass
 class Document:
-    """One upload: the recording as read, its versions (0 = the original) and the current one."""
+    """One upload: the recording as read, its versions (0 = the original; None: dropped to stay within
+    the document's memory share) and the current one."""
 
     id: str
     name: str
     recording: Recording
-    versions: list[np.ndarray] = field(default_factory=list)
+    versions: list[Version | None] = field(default_factory=lambda: [Version()])
     current: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     probability_cache: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not self.versions:
-            self.versions = [self.recording.samples]
 
     @property
     def rate(self) -> int:
@@ -249,6 +292,12 @@ class Document:
     @property
     def duration(self) -> float:
         return self.recording.num_samples / self.rate
+
+    @property
+    def nbytes(self) -> int:
+        """What the document holds: its samples, its versions' spans and the cached detector maps."""
+        cached = sum(getattr(v, "nbytes", 0) for v in list(self.probability_cache.values()))
+        return self.recording.samples.nbytes + sum(v.nbytes for v in self.versions if v is not None) + cached
 
     def info(self) -> dict:
         r = self.recording
@@ -266,20 +315,41 @@ class Document:
             number = self.current if version is None else version
             if not 0 <= number < len(self.versions):
                 raise LookupError(f"document {self.id} has no version {number} (it has 0 .. {len(self.versions) - 1})")
-            restored = self.versions[number]
+            kept = self.versions[number]
+        if kept is None:
+            raise LookupError(f"version {number} of document {self.id} was dropped to keep the document within its "
+                              "memory share; the later versions are kept")
+        restored = kept.apply(self.recording.samples)
         return restored - self.recording.samples if which == "delta" else restored
 
     def add_version(self, samples: np.ndarray) -> int:
+        version = Version.of(self.recording.samples, samples)
         with self.lock:
             del self.versions[self.current + 1:]
-            self.versions.append(samples)
+            self.versions.append(version)
             self.current = len(self.versions) - 1
+            self._fit()
             return self.current
 
+    def _fit(self) -> None:
+        """Keep the document within (1 + DOCUMENT_EXTRA_SHARE) x its samples: drop the cached detector maps,
+        then the oldest restored versions other than the current one (the original is never dropped; a
+        current version that changed more than the share on its own is kept)."""
+        limit = (1 + DOCUMENT_EXTRA_SHARE) * self.recording.samples.nbytes
+        if self.nbytes > limit:
+            self.probability_cache.clear()
+        for number in range(1, len(self.versions)):
+            if self.nbytes <= limit:
+                break
+            if number != self.current:
+                self.versions[number] = None
+
     def step(self, delta: int) -> None:
-        """Undo (-1) or redo (+1) a restore."""
+        """Undo (-1) or redo (+1) a restore (past versions dropped to save memory)."""
         with self.lock:
             target = self.current + delta
+            while 0 < target < len(self.versions) and self.versions[target] is None:
+                target += delta
             if not 0 <= target < len(self.versions):
                 raise ValueError("there is no restore to undo" if delta < 0 else "there is no undone restore to redo")
             self.current = target
@@ -300,25 +370,45 @@ class Document:
 
 
 class Documents:
-    """The documents of a server, by id (a random token; 'initial' for the file given on the command line)."""
+    """The documents of a server, by id (a random token; 'initial' for the file given on the command line),
+    least recently used first: beyond `budget` bytes in all, the least recently used are closed."""
 
-    def __init__(self):
-        self.by_id: dict[str, Document] = {}
+    def __init__(self, budget: int = DEFAULT_MEMORY_BUDGET):
+        self.budget = budget
+        self.by_id: OrderedDict[str, Document] = OrderedDict()
+        self.closed: set[str] = set()
         self.lock = threading.Lock()
 
     def add(self, name: str, recording: Recording, doc_id: str | None = None) -> Document:
         doc = Document(doc_id or secrets.token_urlsafe(12), safe_name(name), recording)
         with self.lock:
             self.by_id[doc.id] = doc
+            self.closed.discard(doc.id)
+            self._fit()
         return doc
 
     def get(self, doc_id: str) -> Document:
         with self.lock:
             doc = self.by_id.get(doc_id)
+            if doc is not None:
+                self.by_id.move_to_end(doc_id)
+                self._fit()  # a restore may have added a version since
+        if doc is None and doc_id in self.closed:
+            raise LookupError(f"document {doc_id!r} was closed to keep the editor within its memory budget of "
+                              f"{self.budget / 1e9:.2f} GB (--memory-budget); open the file again")
         if doc is None:
             raise LookupError(f"no document with id {doc_id!r} (it may have been opened by a server that has since "
                               "restarted)")
         return doc
+
+    def _fit(self) -> None:
+        """Close the least recently used documents while all of them hold more than the budget (the most
+        recently used one stays open, whatever its size)."""
+        total = sum(doc.nbytes for doc in self.by_id.values())
+        while total > self.budget and len(self.by_id) > 1:
+            doc_id, doc = self.by_id.popitem(last=False)
+            self.closed.add(doc_id)
+            total -= doc.nbytes
 
 
 # --- jobs: restores and detections --------------------------------------------------------------

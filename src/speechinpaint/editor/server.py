@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import SpeechInpaintError
-from .documents import (Document, Documents, Restorers, Worker, encode_file, make_view, output_name, probability_json,
+from .documents import (DEFAULT_MEMORY_BUDGET, Document, Documents, Restorers, Worker, encode_file, make_view, output_name, probability_json,
                         probability_png, read_upload, report, safe_name, spectrogram_png, wav_bytes)
 
 STATIC = Path(__file__).parent / "static"
@@ -35,6 +35,11 @@ ENVELOPE_BYTES = 1024 * 1024
 MAX_MASK_BYTES = ENVELOPE_BYTES
 STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+# Methods that change the server's state: only the page itself (its own origin) may send them.
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+# Sec-Fetch-Site values a browser sends for the page's own requests and for ones the user started.
+OWN_FETCH_SITES = {"same-origin", "none"}
 
 
 class ApiError(Exception):
@@ -91,16 +96,86 @@ class BodyLimit:
                 await JSONResponse({"detail": self.too_large()}, status_code=413)(scope, receive, send)
 
 
+def host_names(host: str) -> set[str]:
+    """The names a request's Host may carry for a server bound to `host`: the loopback names, the address
+    bound, and for a wildcard (0.0.0.0, ::) this machine's own name and addresses as well."""
+    names = {*LOCAL_HOSTS, host.strip("[]").lower()}
+    if host in WILDCARD_HOSTS:
+        import socket
+
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+        try:
+            names |= {info[4][0].lower() for info in socket.getaddrinfo(socket.gethostname(), None)}
+        except OSError:  # a machine whose name does not resolve: the loopback names still work
+            pass
+    return names - {""}
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """('127.0.0.1', 8765) from '127.0.0.1:8765', ('::1', None) from '[::1]'; ('', None) when malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else (None if not rest else "bad")
+    else:
+        name, colon, port = value.partition(":")
+        port = port if colon else None
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        return "", None
+    return name, None if port is None else int(port)
+
+
+class OwnPageOnly:
+    """ASGI middleware: the server answers only requests addressed to it by a name it listens under (a
+    page on attacker.example that resolves to 127.0.0.1, DNS rebinding, gets 400), and takes requests that
+    change state (POST, ...) and API reads only from its own page: a request whose Origin is another one,
+    or whose Sec-Fetch-Site says another site sent it, gets 403. Scripts (curl, httpx) send neither header
+    and keep working without a token."""
+
+    def __init__(self, app, names: set[str], port: int | None):
+        self.app, self.names, self.port = app, names, port
+
+    def refusal(self, scope) -> tuple[int, str] | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        host = headers.get("host", "")
+        name, port = split_host(host)
+        default = 443 if scope.get("scheme") == "https" else 80
+        if name not in self.names or (self.port is not None and (port or default) != self.port):
+            return 400, (f"this editor answers only requests addressed to it (127.0.0.1, localhost or [::1] and "
+                         f"its port), not to Host {host!r}")
+        site = headers.get("sec-fetch-site")
+        origin = headers.get("origin")
+        own = f"{scope.get('scheme', 'http')}://{host.strip().lower()}"
+        changes = scope.get("method", "GET").upper() in STATE_CHANGING
+        if site is not None and site.lower() not in OWN_FETCH_SITES and (changes or scope["path"].startswith("/api/")):
+            return 403, f"this editor takes requests only from its own page, not from another site ({site})"
+        if changes and origin is not None and origin.strip().lower() != own:
+            return 403, f"this editor takes requests only from its own page ({own}), not from {origin!r}"
+        return None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        refused = self.refusal(scope)
+        if refused is not None:
+            return await JSONResponse({"detail": sentence(refused[1])}, status_code=refused[0])(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 def sentence(text: str) -> str:
     """One line, ending with a full stop."""
     line = " ".join(str(text).split())
     return line if line.endswith((".", "?", "!")) else line + "."
 
 
-def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD, device: str = "cpu") -> FastAPI:
+def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD, device: str = "cpu",
+               host: str = "127.0.0.1", port: int | None = None,
+               memory_budget: int = DEFAULT_MEMORY_BUDGET) -> FastAPI:
     """The editor's app; with `path`, that file is read once (never written) and offered as document
-    'initial'. max_upload_bytes: the largest audio upload accepted (refused while it streams in)."""
-    documents = Documents()
+    'initial'. max_upload_bytes: the largest audio upload accepted (refused while it streams in).
+    host, port: what the server listens on; requests addressed elsewhere are refused (port None: any port).
+    memory_budget: bytes the open documents may hold before the least recently used are closed."""
+    documents = Documents(memory_budget)
     restorers = Restorers(device)
     worker = Worker(restorers)
     if path is not None:
@@ -109,6 +184,7 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
     app = FastAPI(title="speechinpaint edit", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.documents, app.state.worker, app.state.restorers = documents, worker, restorers
     app.add_middleware(BodyLimit, limit=max_upload_bytes + ENVELOPE_BYTES, max_file=max_upload_bytes)
+    app.add_middleware(OwnPageOnly, names=host_names(host), port=port)  # added last: it runs first
 
     @app.exception_handler(ApiError)
     async def api_error(request, exc: ApiError):
@@ -465,13 +541,13 @@ def disposition(name: str) -> str:
 
 
 def serve(path: str | None = None, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
-          max_upload_bytes: int = DEFAULT_MAX_UPLOAD) -> int:
+          max_upload_bytes: int = DEFAULT_MAX_UPLOAD, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
     """Run the editor until interrupted: print its URL (and a warning when it listens beyond this machine)."""
     import socket
 
     import uvicorn
 
-    app = create_app(path, max_upload_bytes)
+    app = create_app(path, max_upload_bytes, host=host, port=port, memory_budget=memory_budget)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         try:
