@@ -384,3 +384,72 @@ def test_a_long_detection_shows_progress_and_can_be_cancelled(page, tmp_path):
     sync_api.expect(page.get_by_test_id("cancel-button")).to_be_disabled()
     sync_api.expect(page.get_by_test_id("detect-button")).to_be_enabled()
     assert regions_of(page) == []
+
+
+def test_a_region_drawn_on_one_channel_restores_only_that_channel(page, damaged, tmp_path):
+    """Stereo: a rectangle drawn while viewing channel 1 carries "channel": 1 (listed as ch 1, saved, and
+    re-opened so), and the restore leaves channel 0's samples as they were; with "mark all channels"
+    ticked a rectangle applies to both."""
+    x, rate = sf.read(damaged, dtype="int16")
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([x, (x * 0.7).astype(np.int16)], axis=1), rate, subtype="PCM_16")
+    wait_ready(page)
+    page.get_by_test_id("file-input").set_input_files(str(path))
+    sync_api.expect(page.get_by_test_id("doc-name")).to_contain_text("stereo.wav")
+    wait_ready(page)
+    sync_api.expect(page.get_by_test_id("all-channels")).to_be_visible()
+    sync_api.expect(page.get_by_test_id("all-channels")).not_to_be_checked()
+    page.get_by_test_id("channel").select_option("1")
+    wait_ready(page)
+    canvas = page.get_by_test_id("spectrogram")
+    box = canvas.bounding_box()
+
+    def at(t: float, f: float) -> tuple[float, float]:
+        state = editor_state(page)
+        v, p = state["view"], state["plot"]
+        return (box["x"] + p["x"] + (t - v["t0"]) / (v["t1"] - v["t0"]) * p["w"],
+                box["y"] + p["y"] + p["h"] - (f - v["f0"]) / (v["f1"] - v["f0"]) * p["h"])
+
+    def drag(a, b):
+        page.mouse.move(*a)
+        page.mouse.down()
+        page.mouse.move(*b, steps=8)
+        page.mouse.up()
+
+    canvas.focus()
+    page.keyboard.press("r")
+    drag(at(1.2, 3000), at(1.7, 1000))
+    (drawn,) = regions_of(page)
+    assert drawn["channel"] == 1, drawn
+    rows = page.get_by_test_id("region-list").locator(":scope > *")
+    sync_api.expect(rows.nth(0)).to_contain_text("ch 1")
+
+    page.get_by_test_id("method-all").select_option("interp")
+    page.get_by_test_id("restore-button").click()
+    assert "restored" in wait_ready(page, timeout=120_000)
+    with page.expect_download() as info:
+        page.get_by_test_id("download-audio").click()
+    audio_path = tmp_path / "restored.wav"
+    info.value.save_as(audio_path)
+    with page.expect_download() as info:
+        page.get_by_test_id("download-mask").click()
+    mask_path = tmp_path / "stereo.mask.json"
+    info.value.save_as(mask_path)
+
+    before, _ = sf.read(path, dtype="int16", always_2d=True)
+    after, _ = sf.read(audio_path, dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(after[:, 0], before[:, 0])  # channel 0: every sample as it was
+    a, b = int(1.2 * rate), int(1.7 * rate)
+    assert np.abs(after[a:b, 1].astype(int) - before[a:b, 1]).max() > 3, "channel 1 was not restored"
+    saved = json.loads(mask_path.read_text())
+    assert [r.get("channel") for r in saved["regions"]] == [1]
+
+    # The saved mask re-opens with its channel; "mark all channels" draws a region without one.
+    page.get_by_test_id("clear-regions").click()
+    page.get_by_test_id("mask-input").set_input_files(str(mask_path))
+    sync_api.expect(rows).to_have_count(1)
+    assert regions_of(page)[0]["channel"] == 1
+    page.get_by_test_id("all-channels").check()
+    drag(at(0.3, 3000), at(0.6, 1000))
+    assert "channel" not in regions_of(page)[-1]
+    sync_api.expect(rows.nth(1)).to_contain_text("all ch")

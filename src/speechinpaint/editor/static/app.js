@@ -399,8 +399,13 @@
     const options = METHODS[kindOf(r)];
     return all && options.includes(all) ? all : "model";
   }
+  // The channel a region drawn now applies to: the one viewed, unless "all channels" is ticked (or the
+  // file has one channel); null means every channel.
+  function drawChannel() {
+    return state.doc && state.doc.channels > 1 && !$("all-channels").checked ? state.channel : null;
+  }
   function addRegion(r, select = true) {
-    const region = { channel: null, origin: "user", accepted: false, ...r, id: state.nextId++ };
+    const region = { channel: drawChannel(), origin: "user", accepted: false, ...r, id: state.nextId++ };
     if (!region.method || !METHODS[kindOf(region)].includes(region.method)) region.method = defaultMethod(region);
     state.regions.push(region);
     if (select) state.selected = region.id;
@@ -416,7 +421,8 @@
   // A minus B as up to four rectangles.
   function subtractRect(a, b) {
     if (b.t0 >= a.t1 || b.t1 <= a.t0 || b.f0 >= a.f1 || b.f1 <= a.f0) return [a];
-    if (b.channel !== null && b.channel !== undefined && a.channel !== b.channel) return [a];
+    // A cut on one channel leaves the other channels' regions; a region of every channel is cut for all.
+    if (b.channel !== null && b.channel !== undefined && a.channel !== null && a.channel !== undefined && a.channel !== b.channel) return [a];
     const out = [];
     const ft0 = Math.max(a.t0, b.t0), ft1 = Math.min(a.t1, b.t1);
     if (b.f1 < a.f1) out.push({ ...a, t0: ft0, t1: ft1, f0: b.f1 });
@@ -472,7 +478,8 @@
       const where = document.createElement("span"); where.className = "where";
       where.textContent = `${fmtT(r.t0)}–${fmtT(r.t1)} s · ${fmtF(r.f0)}–${fmtF(r.f1)} Hz`;
       const kindEl = document.createElement("span"); kindEl.className = "kind";
-      kindEl.textContent = `${kind}${r.origin === "detected" ? (r.accepted ? " · accepted" : " · detected") : ""}${r.channel !== null && r.channel !== undefined ? " · ch " + r.channel : ""}`;
+      const channel = r.channel !== null && r.channel !== undefined ? " · ch " + r.channel : state.doc.channels > 1 ? " · all ch" : "";
+      kindEl.textContent = `${kind}${r.origin === "detected" ? (r.accepted ? " · accepted" : " · detected") : ""}${channel}`;
       where.appendChild(document.createElement("br")); where.appendChild(kindEl);
       const actions = document.createElement("span"); actions.className = "row-actions";
       const select = document.createElement("select");
@@ -673,7 +680,7 @@
       if (!nonEmpty(r)) { requestDraw(); return; }
       pushHistory();
       if (d.subtract) {
-        if (!subtractFromAll([r])) { state.undo.pop(); renderHistoryButtons(); }
+        if (!subtractFromAll([{ ...r, channel: drawChannel() }])) { state.undo.pop(); renderHistoryButtons(); }
       } else {
         addRegion(r);
       }
@@ -754,7 +761,7 @@
     if (!rects.length) return;
     pushHistory();
     if (d.subtract) {
-      if (!subtractFromAll(rects)) { state.undo.pop(); renderHistoryButtons(); }
+      if (!subtractFromAll(rects.map((r) => ({ ...r, channel: drawChannel() })))) { state.undo.pop(); renderHistoryButtons(); }
       else say(`erased ${rects.length} rectangle${rects.length > 1 ? "s" : ""}`);
     } else {
       let last = null;
@@ -797,6 +804,8 @@
     ch.replaceChildren();
     for (let i = 0; i < doc.channels; i++) { const o = document.createElement("option"); o.value = String(i); o.textContent = String(i); ch.appendChild(o); }
     $("channel-label").hidden = doc.channels < 2;
+    $("all-channels-label").hidden = doc.channels < 2;
+    $("all-channels").checked = false;
     setRestored(null);
     renderRegions(); renderHistoryButtons();
     $("report").hidden = true;
