@@ -636,3 +636,16 @@ def test_a_document_holds_at_most_half_again_its_samples(client, tmp_path):
     while client.post(f"/api/documents/{doc_id}/restored/undo").status_code == 200:
         pass
     np.testing.assert_array_equal(doc.samples("restored"), doc.recording.samples)
+
+
+def test_a_deeply_nested_or_misspelt_mask_is_a_4xx(client, tmp_path):
+    """A 100000-deep JSON mask was an HTTP 500 (RecursionError); a misspelt key was ignored silently."""
+    path, mask = gaps_file(tmp_path)
+    deep = "[" * 100_000 + "]" * 100_000
+    assert "nested too deeply" in one_sentence(upload(client, "/api/restore", path, mask=deep, method="interp"), 400)
+    one_sentence(client.post("/api/documents/initial/restore", content='{"mask": ' + deep + "}",
+                             headers={"Content-Type": "application/json"}), (400, 422))
+    data = mask.to_json()
+    data["regions"][0]["chanel"] = 0
+    detail = one_sentence(upload(client, "/api/restore", path, mask=json.dumps(data), method="interp"), 400)
+    assert "unknown key 'chanel'" in detail

@@ -4,6 +4,7 @@ checked against indices worked out by hand from the rule "frame centre in [t0, t
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -73,7 +74,13 @@ INVALID = {
     "after the end": (mask_json(region={"t1": 1.2}), "outside the signal"),
     "before the start": (mask_json(region={"t0": -0.1}), "outside the signal"),
     "above nyquist": (mask_json(region={"f1": 9000.0}), "outside 0 .. 8000 Hz"),
-    "missing key": ({k: v for k, v in mask_json().items() if k != "num_samples"}, "malformed"),
+    "missing key": ({k: v for k, v in mask_json().items() if k != "num_samples"}, "has no 'num_samples' field"),
+    "no regions": ({k: v for k, v in mask_json().items() if k != "regions"}, "has no 'regions' field"),
+    "regions not a list": (mask_json(regions={"t0": 0.1}), "'regions' must be a list"),
+    "misspelt channel": (mask_json(region={"chanel": 1}), "region 0 has the unknown key 'chanel'"),
+    "unknown top-level key": (mask_json(sample_rte=16000), "the mask has the unknown key 'sample_rte'"),
+    "region missing a bound": (mask_json(region={"f1": None}), "malformed"),
+    "region not an object": (mask_json(regions=[[0.1, 0.3, 1000, 2000]]), "region 0 is not an object"),
     "bad number": (mask_json(region={"f0": "low"}), "malformed"),
     "non-finite": (mask_json(region={"t1": float("nan")}), "non-finite"),
     "zero length": (mask_json(num_samples=0), "must be positive"),
@@ -95,8 +102,21 @@ def test_unreadable_mask_files(tmp_path):
     with pytest.raises(SpeechInpaintError, match="no such mask file"):
         load_mask(tmp_path / "none.mask.json")
     (tmp_path / "junk.mask.json").write_bytes(b"\xff\xfe not json")
-    with pytest.raises(SpeechInpaintError, match="cannot read mask"):
+    with pytest.raises(SpeechInpaintError, match="not JSON"):
         load_mask(tmp_path / "junk.mask.json")
+
+
+def test_a_mask_nested_too_deeply_or_not_a_file_is_one_line(tmp_path):
+    """A 100000-deep JSON array was a RecursionError traceback; a folder or a FIFO said "no such file"."""
+    deep = tmp_path / "deep.mask.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SpeechInpaintError, match="nested too deeply"):
+        load_mask(deep)
+    fifo = tmp_path / "pipe.mask.json"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path):
+        with pytest.raises(SpeechInpaintError, match="not a mask file"):
+            load_mask(path)
 
 
 def test_save_refuses_an_invalid_mask(tmp_path):

@@ -121,15 +121,65 @@ class Mask:
 
     @classmethod
     def from_json(cls, data: dict, source: str = "mask", validate: bool = True) -> "Mask":
+        """A mask from its parsed JSON. Keys are strict: one the format does not define (a misspelt
+        "chanel" would otherwise restore every channel) is refused by name."""
         if not isinstance(data, dict) or data.get("format") != MASK_FORMAT:
             raise SpeechInpaintError(f"{source}: not a {MASK_FORMAT} mask file")
+        _known_keys(data, MASK_KEYS, source, "the mask")
+        missing = [key for key in MASK_KEYS if key not in data]
+        if missing:
+            raise SpeechInpaintError(f"{source}: the mask has no {missing[0]!r} field")
+        if not isinstance(data["regions"], list):
+            raise SpeechInpaintError(f"{source}: 'regions' must be a list of regions")
         try:
-            regions = [Region(float(r["t0"]), float(r["t1"]), float(r["f0"]), float(r["f1"]),
-                              None if r.get("channel") is None else _channel(r["channel"])) for r in data["regions"]]
-            mask = cls(int(data["sample_rate"]), int(data["num_samples"]), regions)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SpeechInpaintError(f"{source}: malformed mask ({exc!r})") from None
+            regions = []
+            for i, r in enumerate(data["regions"]):
+                if not isinstance(r, dict):
+                    raise ValueError(f"region {i} is not an object")
+                _known_keys(r, REGION_KEYS, source, f"region {i}")
+                absent = [key for key in REGION_KEYS[:4] if key not in r]
+                if absent:
+                    raise ValueError(f"region {i} has no {absent[0]!r}")
+                regions.append(Region(_number(r["t0"]), _number(r["t1"]), _number(r["f0"]), _number(r["f1"]),
+                                      None if r.get("channel") is None else _channel(r["channel"])))
+            mask = cls(_whole(data["sample_rate"], "sample_rate"), _whole(data["num_samples"], "num_samples"), regions)
+        except (TypeError, ValueError) as exc:
+            raise SpeechInpaintError(f"{source}: malformed mask ({exc})") from None
         return mask.validate(source) if validate else mask
+
+
+MASK_KEYS = ("format", "sample_rate", "num_samples", "regions")
+REGION_KEYS = ("t0", "t1", "f0", "f1", "channel")
+
+
+def _known_keys(data: dict, known: tuple[str, ...], source: str, where: str) -> None:
+    unknown = [key for key in data if key not in known]
+    if unknown:
+        raise SpeechInpaintError(f"{source}: {where} has the unknown key {str(unknown[0])!r} (it takes "
+                                 f"{', '.join(known)})")
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, got {value!r}"[:120])
+    return float(value)
+
+
+def _whole(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {value!r}"[:120])
+    return int(value)
+
+
+def parse_mask_json(text: str | bytes, source: str = "mask"):
+    """JSON text as Python values; not JSON, or nested beyond what the parser recurses into (a mask is
+    three levels deep), is one clear error rather than a RecursionError."""
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SpeechInpaintError(f"{source}: not JSON ({exc})") from None
+    except RecursionError:
+        raise SpeechInpaintError(f"{source}: not a mask (its JSON is nested too deeply)") from None
 
 
 def _channel(value) -> int:
@@ -160,12 +210,15 @@ def load_mask(path: str | os.PathLike, num_samples: int | None = None, sample_ra
     """A mask file; given the audio's terms, a mask made for other audio is refused naming the field that
     differs (before its regions are checked against its own length)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SpeechInpaintError(f"{path}: no such mask file")
+    if not path.is_file():
+        raise SpeechInpaintError(f"{path}: not a mask file (a folder, pipe or device)")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpeechInpaintError(f"{path}: cannot read mask ({exc})") from None
+        text = path.read_bytes()
+    except OSError as exc:
+        raise SpeechInpaintError(f"{path}: cannot read mask ({exc.strerror or exc})") from None
+    data = parse_mask_json(text, str(path))
     mask = Mask.from_json(data, str(path), validate=False)
     if num_samples is not None and sample_rate is not None:
         mask.check_matches(num_samples, sample_rate, str(path), channels)

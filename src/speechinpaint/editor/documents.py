@@ -29,7 +29,7 @@ import soundfile as sf
 from ..audio import CONTAINERS, SAMPLE_RATE, Recording, check_signal, container_for, output_subtype, read_recording, \
     recording_writer, resample
 from ..errors import SpeechInpaintError
-from ..masks import Mask, Region
+from ..masks import Mask, Region, parse_mask_json
 from ..recording import native_grid, restore_signal
 
 # Views: the largest image, and how many frames one column may average before columns sample frames.
@@ -357,12 +357,7 @@ class Document:
     def mask(self, data, source: str = "mask") -> Mask:
         """A mask in this document's terms from its JSON (a dict or JSON text)."""
         if isinstance(data, (str, bytes)):
-            import json
-
-            try:
-                data = json.loads(data)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise SpeechInpaintError(f"{source}: not JSON ({exc})") from None
+            data = parse_mask_json(data, source)
         mask = Mask.from_json(data, source, validate=False)
         r = self.recording
         mask.check_matches(r.num_samples, r.sample_rate, source, r.channels)
