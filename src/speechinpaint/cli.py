@@ -19,10 +19,15 @@ def cmd_corrupt(args) -> int:
 
 
 def cmd_restore(args) -> int:
+    if args.detect is not None and args.mask != "auto":
+        raise SpeechInpaintError("--detect chooses what --mask auto looks for; add --mask auto or leave --detect out")
+    from .devices import torch_device
     from .restorers import restore_files
 
+    torch_device(args.device)  # before any file or weights are read
     return restore_files(args.input, args.output, args.method, args.mask, args.checkpoint, args.reference,
-                         args.iterations, args.device, args.sample_rate, args.subtype, args.detect, args.save_mask)
+                         args.iterations, args.device, args.sample_rate, args.subtype, args.detect or KINDS,
+                         args.save_mask)
 
 
 def cmd_evaluate(args) -> int:
@@ -65,6 +70,9 @@ def cmd_data(args) -> int:
 
 def cmd_detect(args) -> int:
     from .detection import detect_files
+    from .devices import torch_device
+
+    torch_device(args.device)
 
     return detect_files(args.input, args.output, args.device, args.detect)
 
@@ -102,6 +110,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "sbr", "opus-plc", "opus-deep-plc",
            "opus-fec")  # restorers.METHODS, without importing torch
 KINDS = ("holes", "gaps", "band")  # detection.KINDS, likewise
+# The highest output rate --sample-rate takes (8x 48 kHz; beyond it a rate is a typo, and costs memory).
+MAX_SAMPLE_RATE = 384000
 
 
 def kinds_list(text: str) -> tuple[str, ...]:
@@ -168,13 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", default="model", choices=METHODS)
     r.add_argument("--checkpoint", help="your own trained checkpoint instead of the shipped model")
     r.add_argument("--reference", help="clean audio (file or folder): the oracle's magnitude; what an Opus sender encoded")
-    r.add_argument("--iterations", type=int, default=None,
+    r.add_argument("--iterations", type=int_in(1), default=None,
                    help="phase reconstruction iterations (default: 16 for the model, 32 for interp and oracle)")
     r.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda, cuda:1, mps)")
-    r.add_argument("--sample-rate", type=int, help="output rate (default: the input's; higher than an input below "
+    r.add_argument("--sample-rate", type=int_in(8000, MAX_SAMPLE_RATE), help="output rate (default: the input's; higher than an input below "
                    "16 kHz extends its band)")
     r.add_argument("--subtype", help="output sample format (PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE; default: the input's)")
-    r.add_argument("--detect", type=kinds_list, default=KINDS, help="with --mask auto: what to look for (default: "
+    r.add_argument("--detect", type=kinds_list, default=None, help="with --mask auto: what to look for (default: "
                    "holes,gaps,band)")
     r.add_argument("--save-mask", action="store_true", help="also write the mask used as NAME.mask.json beside the output")
     r.set_defaults(func=cmd_restore)
@@ -237,11 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is, as Ctrl+C raises KeyboardInterrupt: an atomic write
+    in progress unwinds and removes its temporary file (files.atomic_write_all) instead of leaving it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def raise_terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), raise_terminated)
     try:
         return int(args.func(args) or 0)
+    except Terminated as exc:
+        print(f"speechinpaint: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except SpeechInpaintError as exc:
         print(f"speechinpaint: error: {exc}", file=sys.stderr)
         return 1

@@ -8,7 +8,9 @@ the same for all of them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -92,32 +94,61 @@ def atomic_write_all(writes: list[tuple[str | os.PathLike, Callable[[str], None]
     """Several files written together or not at all: each to a temporary file beside it first, and only
     when all are complete renamed into place (a file renamed before a later rename fails is removed)."""
     staged: list[tuple[str, Path]] = []
+    path = None
     try:
         for path, write in writes:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
-            os.close(fd)
-            staged.append((tmp, path))
+            with _signals_held():  # a signal between creating the file and noting it would leave it behind
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+                os.close(fd)
+                staged.append((tmp, path))
             write(tmp)
             _plain_permissions(tmp)
-    except BaseException:
+    except BaseException as exc:
         for tmp, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from None
         raise
     done: list[Path] = []
     try:
         for tmp, path in staged:
-            os.replace(tmp, path)
-            done.append(path)
-    except BaseException:
-        for path in done:
-            path.unlink(missing_ok=True)
+            with _signals_held():
+                os.replace(tmp, path)
+                done.append(path)
+    except BaseException as exc:
+        for done_path in done:
+            done_path.unlink(missing_ok=True)
         for tmp, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from None
         raise
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold back SIGINT, SIGTERM and SIGHUP for the few steps inside (where the OS has them); one sent
+    meanwhile is delivered, and its handler raises, as soon as they are done."""
+    held = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _naming(exc: OSError, path: Path | None) -> OSError:
+    """An OSError about a temporary .part file (or none) retold about the user's own path."""
+    if path is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def _plain_permissions(path: str) -> None:

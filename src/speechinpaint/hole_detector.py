@@ -21,6 +21,7 @@ import torch
 
 from .audio import as_pcm16
 from .checkpoint import DETECTOR_FORMAT, load_checkpoint
+from .devices import torch_device
 from .model import InpaintUNet, make_features
 from .dsp.spectral import MODEL_GRID, log_magnitude
 
@@ -55,7 +56,7 @@ class HoleDetector:
     """Marks hole cells on the model grid (512/128) of a 16 kHz mono signal."""
 
     def __init__(self, model: InpaintUNet, threshold: float = THRESHOLD, device: str | torch.device = "cpu"):
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.model = model.to(self.device).eval()
         self.threshold = threshold
 
@@ -63,6 +64,7 @@ class HoleDetector:
     def from_checkpoint(cls, path: str | Path | None = None, **kwargs) -> "HoleDetector":
         """A detector trained by `speechinpaint train --config configs/holes_detector.yaml` (.ckpt or
         exported .pt); None means the shipped one."""
+        torch_device(kwargs.get("device", "cpu"))  # before the weights load
         model, _ = load_checkpoint(SHIPPED_DETECTOR if path is None else path, DETECTOR_FORMAT)
         return cls(model, **kwargs)
 

@@ -23,6 +23,7 @@ import torch
 
 from .baselines.sbr import MIN_SOURCE_BINS, copy_up_source
 from .checkpoint import load_checkpoint
+from .devices import torch_device
 from .dsp.gap_fill import fill_gaps
 from .dsp.spectral import MODEL_GRID, log_magnitude, spectral_envelope
 from .masks import Mask, Region, gap_sample_mask, missing_bins
@@ -47,7 +48,7 @@ class Inpainter(Restorer):
     def __init__(self, model, config: dict, device: str | torch.device = "cpu", iterations: int = MODEL_ITERS,
                  chunk_seconds: float = 30.0, overlap_seconds: float = 1.0):
         super().__init__(chunk_seconds, overlap_seconds)
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.model = model.to(self.device).eval()
         self.config = config
         self.iterations = iterations
@@ -59,6 +60,7 @@ class Inpainter(Restorer):
     @classmethod
     def from_checkpoint(cls, path: str | Path | None, **kwargs) -> "Inpainter":
         """A user's checkpoint (a training run's .ckpt or exported weights); None means the shipped model."""
+        torch_device(kwargs.get("device", "cpu"))  # before the weights load
         model, config = load_checkpoint(SHIPPED_WEIGHTS if path is None else path)
         return cls(model, config, **kwargs)
 

@@ -1,0 +1,136 @@
+"""Bad input and hostile conditions, each one line and a non-zero exit with nothing half-written: a
+signal during a write, unwritable places named by the user's path, devices that are not there, option
+ranges, clipped and truncated audio, and the API's own inputs (issue 21's rows)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechinpaint.cli import main
+from speechinpaint.errors import SpeechInpaintError
+
+from test_cli import assert_one_error_line, run
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_the_write_leaves_nothing_behind(tmp_path, clips, signum):
+    """A real signal sent while the output's hidden .part file exists: the command stops with 128 + the
+    signal and one line, and neither the .part file nor a half output is left."""
+    x = np.tile(clips["da_7spoke.wav"], 120)[:16000 * 300]
+    src = tmp_path / "long.wav"
+    sf.write(src, np.stack([x, x], axis=1), 16000, subtype="PCM_16")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "speechinpaint.cli", "corrupt", str(src), "-o", str(out / "long.wav"),
+                             "--kind", "gaps", "--subtype", "FLOAT"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(".part" in name for name in os.listdir(out)):
+            assert proc.poll() is None, f"finished before the write was seen: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "the write never started"
+            time.sleep(0.0005)
+        proc.send_signal(signum)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signum, err
+    assert err.strip().splitlines() == [f"speechinpaint: stopped by {signal.Signals(signum).name}"]
+    assert os.listdir(out) == []
+
+
+def test_an_unwritable_place_is_named_by_the_users_path(capsys, tmp_path, clips):
+    """Was '/proc/.b.wav.4y38lrkq.part.wav: cannot write': the hidden temporary file, not the user's path."""
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc, where nobody (root included) can create a file")
+    sf.write(tmp_path / "a.wav", clips["da_mars.wav"], 16000, subtype="PCM_16")
+    rc, err = run(capsys, "corrupt", tmp_path / "a.wav", "-o", "/proc/b.wav", "--kind", "gaps")
+    assert_one_error_line(rc, err, "/proc/b.wav: cannot write (")
+    assert ".part" not in err
+
+
+def test_an_os_error_during_a_write_names_the_users_path(tmp_path):
+    """What the write raises about its hidden temporary file is told about the user's path."""
+    from speechinpaint.files import atomic_write
+
+    target = tmp_path / "out.wav"
+
+    def fails(tmp: str) -> None:
+        raise OSError(28, "No space left on device", tmp)
+
+    with pytest.raises(OSError) as info:
+        atomic_write(target, fails)
+    assert info.value.filename == str(target) and info.value.strerror == "No space left on device"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:7", "bogus", "cuda:x", "meta"])
+def test_a_device_that_is_not_here_is_one_line_before_anything_loads(capsys, tmp_path, device):
+    """Was a 38-line traceback (cuda on a CPU build) or a RuntimeError (a bogus name); the API too."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the device")
+    for command in (["restore", DATA / "da_mars.wav", "-o", tmp_path / "r.wav", "--mask", "auto"],
+                    ["detect", DATA / "da_mars.wav", "-o", tmp_path / "m.mask.json"]):
+        rc, err = run(capsys, *command, "--device", device)
+        assert_one_error_line(rc, err, f"device {device!r}" if device in ("bogus", "cuda:x") else f"device {device}")
+    assert os.listdir(tmp_path) == []
+    from speechinpaint import HoleDetector, Inpainter
+
+    for load in (Inpainter.from_pretrained, HoleDetector.from_checkpoint):
+        with pytest.raises(SpeechInpaintError, match="device"):
+            load(device=device)
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--iterations", "0"], "--iterations: must be at least 1"),
+    (["--iterations", "-5"], "--iterations: must be at least 1"),
+    (["--sample-rate", "10000000"], "--sample-rate: must lie in 8000 .. 384000"),
+    (["--sample-rate", "16000.5"], "--sample-rate: expected an integer"),
+])
+def test_restore_option_ranges_are_checked_when_parsed(capsys, tmp_path, options, expected):
+    with pytest.raises(SystemExit) as info:
+        main(["restore", str(DATA / "da_mars.wav"), "-o", str(tmp_path / "r.wav"), *options])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and expected in err.strip().splitlines()[-1]
+
+
+def test_detect_without_mask_auto_is_refused(capsys, tmp_path):
+    rc, err = run(capsys, "restore", DATA / "da_mars.wav", "-o", tmp_path / "r.wav", "--detect", "gaps")
+    assert_one_error_line(rc, err, "--detect chooses what --mask auto looks for")
+
+
+@pytest.mark.parametrize("port", ["0", "80000", "-1", "http"])
+def test_edit_port_outside_1_to_65535_is_refused_when_parsed(capsys, port):
+    with pytest.raises(SystemExit) as info:
+        main(["edit", "--no-browser", "--port", port])
+    assert info.value.code == 2 and "--port" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_misspelt_mask_key_is_refused_by_name(capsys, tmp_path):
+    import json
+
+    from speechinpaint.masks import Mask, Region
+
+    info = sf.info(str(DATA / "da_mars.wav"))
+    data = Mask(16000, info.frames, [Region(0.5, 0.6, 0.0, 8000.0)]).to_json()
+    data["regions"][0]["chanel"] = 1
+    (tmp_path / "m.mask.json").write_text(json.dumps(data))
+    rc, err = run(capsys, "restore", DATA / "da_mars.wav", "-o", tmp_path / "r.wav", "--mask", tmp_path / "m.mask.json",
+                  "--method", "interp")
+    assert_one_error_line(rc, err, "region 0 has the unknown key 'chanel'")
+    assert not (tmp_path / "r.wav").exists()
