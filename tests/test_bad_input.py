@@ -134,3 +134,40 @@ def test_a_misspelt_mask_key_is_refused_by_name(capsys, tmp_path):
                   "--method", "interp")
     assert_one_error_line(rc, err, "region 0 has the unknown key 'chanel'")
     assert not (tmp_path / "r.wav").exists()
+
+
+@pytest.mark.parametrize("output, subtype", [("out.flac", "PCM_24"), ("out.wav", "PCM_16"), ("out.flac", None)])
+def test_samples_beyond_full_scale_are_counted_when_clipped(capsys, tmp_path, clips, output, subtype):
+    """A float file peaking above full scale written as PCM or FLAC was hard-clipped without a word."""
+    from speechinpaint.masks import Mask, save_mask
+
+    x = clips["da_mars.wav"].astype(np.float64)
+    loud = x * (1.6 / np.abs(x).max())
+    src = tmp_path / "loud.wav"
+    sf.write(src, loud, 16000, subtype="FLOAT")
+    save_mask(tmp_path / "loud.mask.json", Mask(16000, len(loud), []))
+    rc, err = run(capsys, "restore", src, "-o", tmp_path / output, "--method", "interp",
+                  *(["--subtype", subtype] if subtype else []))
+    assert rc == 0, err
+    bits = {"PCM_16": 16, "PCM_24": 24}[subtype or "PCM_16"]
+    rounded = np.round(loud * 2 ** (bits - 1))
+    count = int(np.count_nonzero((rounded > 2 ** (bits - 1) - 1) | (rounded < -2 ** (bits - 1))))
+    warnings = [line for line in err.splitlines() if line.startswith("speechinpaint: warning:")]
+    assert count > 0 and len(warnings) == 1, err
+    assert f"{count:,} samples beyond full scale clipped to fit {subtype or 'PCM_16'}" in warnings[0]
+    # A FLOAT output keeps them, and says nothing.
+    rc, err = run(capsys, "restore", src, "-o", tmp_path / "float.wav", "--method", "interp")
+    assert rc == 0 and "warning" not in err
+    np.testing.assert_array_equal(sf.read(tmp_path / "float.wav", dtype="float64")[0], sf.read(src, dtype="float64")[0])
+
+
+def test_a_truncated_wav_is_refused(capsys, tmp_path):
+    """A WAV cut in half restored with exit 0 and 'nothing found', silently shorter."""
+    whole = (DATA / "da_mars.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[:len(whole) // 2])
+    for command in (["restore", cut, "-o", tmp_path / "r.wav", "--mask", "auto", "--method", "interp"],
+                    ["detect", cut, "-o", tmp_path / "m.mask.json"]):
+        rc, err = run(capsys, *command)
+        assert_one_error_line(rc, err, f"{cut}: the file is truncated")
+    assert sorted(os.listdir(tmp_path)) == ["cut.wav"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +77,25 @@ def _read_file(path: str | os.PathLike, dtype: str) -> tuple[np.ndarray, int, st
         raise SpeechInpaintError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
     if data.shape[0] == 0:
         raise SpeechInpaintError(f"{path}: the file holds no samples")
+    _check_complete(path, info)
     return data, rate, info.subtype, info.format
+
+
+# libsndfile's log line for a chunk whose header promises more bytes than the file holds.
+SHORT_CHUNK = re.compile(r"^data\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+# What a writer that streams puts in a size field before it knows the size (not a truncation).
+STREAMING_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
+
+
+def _check_complete(path: Path, info) -> None:
+    """Refuse a file cut short (a WAV, AIFF, ... whose header promises more data than follows), which
+    libsndfile reads without a word as far as it goes: a restore would be silently shorter."""
+    short = SHORT_CHUNK.search(info.extra_info or "")
+    if short:
+        promised, held = int(short.group(1)), int(short.group(2))
+        if held < promised and promised not in STREAMING_SIZES:
+            raise SpeechInpaintError(f"{path}: the file is truncated: its header promises {promised:,} bytes of "
+                                     f"audio, it holds {held:,} ({info.frames / info.samplerate:.2f} s)")
 
 
 def _check_rate_and_values(path: str | os.PathLike, rate: int, data: np.ndarray) -> None:
@@ -131,11 +151,14 @@ def recording_writer(path: str | os.PathLike, samples: np.ndarray, sample_rate: 
     if subtype in PCM_BITS:
         bits = PCM_BITS[subtype]
         scale = float(2 ** (bits - 1))
-        ints = np.clip(np.round(samples * scale), -scale, scale - 1).astype(np.int64)
+        rounded = np.round(samples * scale)
+        _warn_clipped(path, subtype, np.count_nonzero((rounded < -scale) | (rounded > scale - 1)))
+        ints = np.clip(rounded, -scale, scale - 1).astype(np.int64)
         data = (ints << (32 - bits)).astype(np.int32).T
     elif subtype in FLOAT_SUBTYPES:
         data = samples.T
     else:
+        _warn_clipped(path, subtype, np.count_nonzero(np.abs(samples) > 1.0))
         data = np.clip(samples, -1.0, 1.0).T
 
     def write(tmp: str) -> None:
@@ -147,6 +170,16 @@ def recording_writer(path: str | os.PathLike, samples: np.ndarray, sample_rate: 
             raise OSError(errno.ENOSPC if full else errno.EIO, os.strerror(errno.ENOSPC) if full else str(exc), str(path))
 
     return write
+
+
+class ClippingWarning(UserWarning):
+    """Samples beyond full scale were clipped to fit an integer or lossy sample format."""
+
+
+def _warn_clipped(path: str | os.PathLike, subtype: str, count: int) -> None:
+    if count:
+        warnings.warn(f"{path}: {count:,} sample{'s' if count > 1 else ''} beyond full scale clipped to fit {subtype} "
+                      "(--subtype FLOAT in a .wav keeps them)", ClippingWarning, stacklevel=3)
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

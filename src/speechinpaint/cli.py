@@ -260,6 +260,25 @@ def raise_terminated(signum, frame) -> None:
     raise Terminated(signum)
 
 
+def show_own_warnings_as_lines() -> None:
+    """This package's warnings (clipped samples) as one line each, 'speechinpaint: warning: ...'; any
+    other library's keep Python's own form."""
+    import warnings
+
+    shown = warnings.showwarning
+    if getattr(shown, "one_line", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("speechinpaint"):
+            print(f"speechinpaint: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.one_line = True
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     import signal
 
@@ -268,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), raise_terminated)
+    show_own_warnings_as_lines()
     try:
         return int(args.func(args) or 0)
     except Terminated as exc:
