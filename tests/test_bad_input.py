@@ -171,3 +171,38 @@ def test_a_truncated_wav_is_refused(capsys, tmp_path):
         rc, err = run(capsys, *command)
         assert_one_error_line(rc, err, f"{cut}: the file is truncated")
     assert sorted(os.listdir(tmp_path)) == ["cut.wav"]
+
+
+def test_no_room_for_the_output_is_found_before_the_model_loads(capsys, tmp_path, clips):
+    """A full disk was found only after a 46 s restore; now from the input's header, before any work."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        src = tmp_path / "in.wav"
+        x = np.tile(clips["da_mars.wav"], 2)
+        sf.write(src, x, 16000, subtype="PCM_16")
+        from speechinpaint.masks import Mask, Region, save_mask
+
+        save_mask(tmp_path / "in.mask.json", Mask(16000, len(x), [Region(0.5, 0.7, 500.0, 2000.0)]))
+        rc, err = run(capsys, "restore", src, "-o", disk / "sub" / "out.wav")
+        assert_one_error_line(rc, err, f"{disk / 'sub' / 'out.wav'}: not enough free space")
+        assert os.listdir(disk) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_checkpoint_with_code_does_not_repeat_pytorchs_unsafe_advice(capsys, tmp_path):
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("never run",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "speechinpaint.model/1", "config": Payload(), "state_dict": {}}, evil)
+    rc, err = run(capsys, "restore", DATA / "da_mars.wav", "-o", tmp_path / "r.wav", "--mask", "auto",
+                  "--checkpoint", evil)
+    assert_one_error_line(rc, err, "holds objects other than weights, which this tool never loads")
+    assert "weights_only" not in err and "never run" not in err

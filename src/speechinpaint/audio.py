@@ -98,6 +98,25 @@ def _check_complete(path: Path, info) -> None:
                                      f"audio, it holds {held:,} ({info.frames / info.samplerate:.2f} s)")
 
 
+def check_readable(path: str | os.PathLike):
+    """soundfile's info of an audio file once its header shows it readable, complete, not empty and at a
+    supported rate: what can be known before the samples are read (or a model loaded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechInpaintError(f"{path}: no such file")
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises several types for unreadable files
+        raise SpeechInpaintError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
+    _check_complete(path, info)
+    if info.frames == 0:
+        raise SpeechInpaintError(f"{path}: the file holds no samples")
+    if info.samplerate < MIN_INPUT_RATE:
+        raise SpeechInpaintError(f"{path}: sample rate {info.samplerate} Hz is below the supported minimum of "
+                                 f"{MIN_INPUT_RATE} Hz")
+    return info
+
+
 def _check_rate_and_values(path: str | os.PathLike, rate: int, data: np.ndarray) -> None:
     if rate < MIN_INPUT_RATE:
         raise SpeechInpaintError(f"{path}: sample rate {rate} Hz is below the supported minimum of {MIN_INPUT_RATE} Hz")

@@ -40,7 +40,10 @@ def read_checkpoint(path: str | Path) -> tuple[str | None, dict, dict]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise SpeechInpaintError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "Weights only load failed" in first:  # PyTorch's advice to load it unsafely is not ours to repeat
+            first = "it holds objects other than weights, which this tool never loads"
+        raise SpeechInpaintError(f"{path}: not a readable checkpoint ({first})") from None
     if not isinstance(blob, dict):
         raise SpeechInpaintError(f"{path}: not a speechinpaint checkpoint")
     if "hyper_parameters" in blob and "state_dict" in blob:  # a Lightning training checkpoint

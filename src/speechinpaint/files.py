@@ -184,3 +184,25 @@ def os_error_line(exc: OSError, path: str | os.PathLike | None = None) -> str:
     """'PATH: cannot write (No space left on device)' from an OSError, without a traceback."""
     where = exc.filename or path
     return f"{where}: cannot write ({exc.strerror or exc})" if where else f"cannot write ({exc.strerror or exc})"
+
+
+def check_room(outputs: list[tuple[Path, int]]) -> None:
+    """Before long work (a model loading, a batch): each output's folder can be made and written, and each
+    disk has room for the estimated bytes of the outputs it takes; else one line naming the user's path."""
+    need: dict[int, tuple[int, Path, int]] = {}  # device -> (bytes needed, first output there, bytes free)
+    for path, size in outputs:
+        folder = Path(path).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise SpeechInpaintError(f"{path}: cannot write ({folder} is not a folder)")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise SpeechInpaintError(f"{path}: cannot write (Permission denied)")
+        stat = os.statvfs(folder)
+        device = os.stat(folder).st_dev
+        total, first, free = need.get(device, (0, Path(path), stat.f_bavail * stat.f_frsize))
+        need[device] = (total + size, first, free)
+    for total, first, free in need.values():
+        if total > free:
+            raise SpeechInpaintError(f"{first}: not enough free space ({total / 1e6:,.1f} MB to write, "
+                                     f"{free / 1e6:,.1f} MB free)")

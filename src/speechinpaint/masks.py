@@ -209,6 +209,15 @@ def load_mask(path: str | os.PathLike, num_samples: int | None = None, sample_ra
               channels: int = 1) -> Mask:
     """A mask file; given the audio's terms, a mask made for other audio is refused naming the field that
     differs (before its regions are checked against its own length)."""
+    mask = read_mask_file(path)
+    if num_samples is not None and sample_rate is not None:
+        mask.check_matches(num_samples, sample_rate, str(path), channels)
+    return mask.validate(str(path))
+
+
+def read_mask_file(path: str | os.PathLike) -> Mask:
+    """A mask file's Mask as written, its regions not yet checked: a missing or unreadable file, one that
+    is not JSON or not a mask is one clear error."""
     path = Path(path)
     if not path.exists():
         raise SpeechInpaintError(f"{path}: no such mask file")
@@ -218,11 +227,7 @@ def load_mask(path: str | os.PathLike, num_samples: int | None = None, sample_ra
         text = path.read_bytes()
     except OSError as exc:
         raise SpeechInpaintError(f"{path}: cannot read mask ({exc.strerror or exc})") from None
-    data = parse_mask_json(text, str(path))
-    mask = Mask.from_json(data, str(path), validate=False)
-    if num_samples is not None and sample_rate is not None:
-        mask.check_matches(num_samples, sample_rate, str(path), channels)
-    return mask.validate(str(path))
+    return Mask.from_json(parse_mask_json(text, str(path)), str(path), validate=False)
 
 
 def rasterise(mask: Mask, grid: StftGrid, num_frames: int | None = None) -> np.ndarray:

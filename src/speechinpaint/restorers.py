@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import check_signal, container_for, load_audio, output_subtype, read_recording, recording_writer
+from .audio import check_readable, check_signal, container_for, load_audio, output_subtype, read_recording, \
+    recording_writer
 from .baselines.ar import ArRestorer
 from .baselines.sbr import SbrRestorer
 from .baselines.seed_mfcc import SeedMLP, restore_seed_mfcc
@@ -23,9 +24,9 @@ from .dsp.interpolation import interpolate_log_magnitude
 from .dsp.phase import DEFAULT_ITERS
 from .dsp.spectral import MODEL_GRID, log_magnitude
 from .errors import SpeechInpaintError
-from .files import AUDIO_SUFFIXES, atomic_write_all, file_pairs, for_each_file, refuse_overwrite
+from .files import AUDIO_SUFFIXES, atomic_write_all, check_room, file_pairs, for_each_file, refuse_overwrite
 from .inpainter import Inpainter
-from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins
+from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins, read_mask_file
 from .peers.opus import METHODS as OPUS_METHODS, OpusRestorer
 from .reconstruction import restore_from_magnitude
 from .progress import Progress
@@ -154,6 +155,7 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
         container_for(dst)
         refuse_overwrite(dst, [mask if mask not in (None, "auto") else mask_path_for(src),
                                reference_file(Path(reference), name) if reference else None])
+    check_before_loading(pairs, mask, sample_rate, subtype)
     # The clean signal is each file's own, so a method that takes it gets a restorer per file.
     per_file = reference is not None and method in TAKES_REFERENCE
     shared = None if per_file else make_restorer(method, iterations, checkpoint, device)
@@ -189,3 +191,27 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
         atomic_write_all(writes)
 
     return for_each_file(pairs, work, "restore", "restored")
+
+
+# Bytes per sample of the subtypes a restore writes, for the free-space estimate (2 for any other).
+SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def check_before_loading(pairs: list[tuple[Path, Path, str]], mask: str | None, sample_rate: int | None,
+                         subtype: str | None) -> None:
+    """What would fail only after the model loaded fails first: a single input's header and its mask
+    file (missing, not JSON, not a mask), and every output's folder and the free space for its estimated size (from each input's header). In a
+    batch a bad input is left to its own line later, so the other files still run."""
+    outputs = []
+    for src, dst, _ in pairs:
+        try:
+            info = check_readable(src)
+        except SpeechInpaintError:
+            if len(pairs) == 1:
+                raise
+            continue
+        if len(pairs) == 1 and mask != "auto":
+            read_mask_file(mask or mask_path_for(src))  # whether it fits the audio: once the samples are read
+        samples = info.frames * (sample_rate or info.samplerate) / info.samplerate * info.channels
+        outputs.append((dst, int(samples * SAMPLE_BYTES.get((subtype or info.subtype).upper(), 2))))
+    check_room(outputs)
