@@ -206,3 +206,66 @@ def test_a_checkpoint_with_code_does_not_repeat_pytorchs_unsafe_advice(capsys, t
                   "--checkpoint", evil)
     assert_one_error_line(rc, err, "holds objects other than weights, which this tool never loads")
     assert "weights_only" not in err and "never run" not in err
+
+
+# --- the Python API ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def interp():
+    from speechinpaint.restorers import make_restorer
+
+    return make_restorer("interp", iterations=4)
+
+
+def test_uint8_audio_is_unsigned_pcm_centred_on_128(interp, clips):
+    """uint8 had a -0.5 DC offset: 128 (unsigned PCM's silence) came back as -0.5."""
+    from speechinpaint.masks import Mask, Region
+
+    x = clips["da_mars.wav"]
+    pcm8 = np.clip(np.round(x * 128.0) + 128, 0, 255).astype(np.uint8)
+    mask = Mask(16000, len(x), [Region(0.5, 0.52, 0.0, 8000.0)])
+    out = interp.restore(pcm8, mask)
+    keep = np.ones(len(x), bool)
+    keep[int(0.5 * 16000) - 1:int(0.52 * 16000) + 1] = False
+    np.testing.assert_allclose(out[keep], (pcm8[keep].astype(np.float64) - 128) / 128, atol=1e-6)
+    assert abs(float(np.mean(out))) < 0.01
+    silence = interp.restore(np.full(16000, 128, np.uint8), Mask(16000, 16000, []))
+    assert np.all(silence == 0.0)
+
+
+def test_lists_are_one_clip_of_numbers_or_clips_with_as_many_masks(interp, clips):
+    """A plain list of numbers said 'got shape ()'; a list of masks shorter than the clips was cut silently."""
+    from speechinpaint.masks import Mask, Region
+
+    x = clips["da_mars.wav"]
+    mask = Mask(16000, len(x), [Region(0.5, 0.6, 500.0, 2000.0)])
+    np.testing.assert_array_equal(interp.restore(x.tolist(), mask), interp.restore(x, mask))
+    assert len(interp.restore([x, x], mask)) == 2
+    with pytest.raises(SpeechInpaintError, match="a list of 1 masks for a list of 2 clips"):
+        interp.restore([x, x], [mask])
+
+
+def test_a_sample_rate_must_be_a_whole_number(interp, clips):
+    from speechinpaint.masks import Mask
+
+    x = clips["da_mars.wav"]
+    with pytest.raises(SpeechInpaintError, match="sample_rate must be a whole number of Hz, got 16000.5"):
+        interp.restore(x, Mask(16000, len(x), []), sample_rate=16000.5)
+    assert interp.restore(x, Mask(16000, len(x), []), sample_rate=16000.0).shape == x.shape
+
+
+def test_restorers_are_exported_lazily_and_writes_raise_one_sentence(tmp_path):
+    code = ("import sys, speechinpaint as si; assert 'speechinpaint.restorers' not in sys.modules; "
+            "r = si.restorers.make_restorer('zero'); print(type(r).__name__, 'restorers' in si.__all__)")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.stdout.split() == ["ZeroRestorer", "True"], done.stderr
+    import speechinpaint as si
+
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc, where no file can be created")
+    for write in (lambda: si.save_audio("/proc/out.wav", np.zeros(1600, np.float32)),
+                  lambda: si.write_recording("/proc/out.wav", np.zeros((1, 1600)), 16000, "PCM_16")):
+        with pytest.raises(SpeechInpaintError, match=r"^/proc/out\.wav: cannot write \("):
+            write()

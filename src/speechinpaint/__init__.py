@@ -30,10 +30,18 @@ _EXPORTS = {
     "score": "metrics",
     "SpeechInpaintError": "errors",
 }
-__all__ = sorted(_EXPORTS)
+
+
+# public submodules, imported on first use as well (`si.restorers.make_restorer(...)`)
+_MODULES = ("restorers",)
+__all__ = sorted([*_EXPORTS, *_MODULES])
 
 
 def __getattr__(name: str):
+    if name in _MODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
     if name not in _EXPORTS:
         raise AttributeError(f"module 'speechinpaint' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

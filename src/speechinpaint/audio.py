@@ -19,7 +19,7 @@ import soundfile as sf
 import soxr
 
 from .errors import SpeechInpaintError
-from .files import atomic_write
+from .files import atomic_write, os_error_line
 
 SAMPLE_RATE = 16000
 # The longest analysis window any corruption or model uses (the seed's 40 ms STFT window).
@@ -156,7 +156,11 @@ def output_subtype(path: str | os.PathLike, subtype: str, requested: str | None 
 
 def write_recording(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str) -> None:
     """Write [channels, samples] atomically (see recording_writer)."""
-    atomic_write(path, recording_writer(path, samples, sample_rate, subtype))
+    writer = recording_writer(path, samples, sample_rate, subtype)
+    try:
+        atomic_write(path, writer)
+    except OSError as exc:
+        raise SpeechInpaintError(os_error_line(exc, path)) from None
 
 
 def recording_writer(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str):
@@ -243,7 +247,10 @@ def load_audio(path: str | os.PathLike, check: bool = True) -> np.ndarray:
 def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write 16-bit PCM wav atomically; samples beyond full scale are clipped, not wrapped."""
     audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    atomic_write(path, lambda tmp: sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV"))
+    try:
+        atomic_write(path, lambda tmp: sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV"))
+    except OSError as exc:  # a read-only folder, a full disk: one sentence naming the path, as everywhere
+        raise SpeechInpaintError(os_error_line(exc, path)) from None
 
 
 def as_pcm16(audio: np.ndarray) -> np.ndarray:

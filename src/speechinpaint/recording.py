@@ -43,7 +43,8 @@ def native_grid(sample_rate: int) -> StftGrid:
 def as_signal(audio, name: str = "audio") -> tuple[np.ndarray, bool]:
     """([channels, samples] float64, whether the input was mono) from an array or tensor.
 
-    Integer arrays are scaled by their type's full scale (int16 by 32768); a second axis longer than
+    Integer arrays are scaled by their type's full scale (int16 by 32768; unsigned ones, as unsigned PCM,
+    about the middle of their range: uint8 128 is silence, 0 is -1.0); a second axis longer than
     MAX_CHANNELS is taken as samples-first and refused, as is anything empty, non-finite or too short.
     """
     if isinstance(audio, torch.Tensor):
@@ -55,7 +56,7 @@ def as_signal(audio, name: str = "audio") -> tuple[np.ndarray, bool]:
             raise SpeechInpaintError(f"{name}: expected an array of samples, got {type(audio).__name__}") from None
     if audio.dtype.kind in "iu":
         info = np.iinfo(audio.dtype)
-        scale = (float(info.max) + 1.0)
+        scale = (float(info.max) + 1.0) / (2.0 if audio.dtype.kind == "u" else 1.0)
         offset = scale if audio.dtype.kind == "u" else 0.0
         signal = (audio.astype(np.float64) - offset) / scale
     elif audio.dtype.kind == "f":
@@ -116,13 +117,18 @@ class Restorer:
     def restore(self, audio, mask, sample_rate: int | None = None, output_rate: int | None = None,
                 progress: Progress | None = None):
         """Restore audio at sample_rate (default 16 kHz): a 1-D array (mono) or [channels, samples] of
-        any numeric type, or a torch tensor, or lists of clips and masks. mask: a Mask in the audio's
+        any numeric type, or a torch tensor, or a list of numbers (one mono clip); or a list of clips with
+        one mask or a list of as many masks. mask: a Mask in the audio's
         terms, the path of a mask file, or "auto" to detect it. output_rate: a higher rate asks for
         bandwidth extension. Returns float32 of the input's shape at output_rate (default: sample_rate)."""
-        if isinstance(audio, list):
+        if isinstance(audio, (list, tuple)) and audio and not all(_is_number(x) for x in audio):
             masks = mask if isinstance(mask, list) else [mask] * len(audio)
+            if len(masks) != len(audio):
+                raise SpeechInpaintError(f"mask: a list of {len(masks)} masks for a list of {len(audio)} clips")
             return [self.restore(a, m, sample_rate, output_rate, progress) for a, m in zip(audio, masks)]
-        rate = SAMPLE_RATE if sample_rate is None else int(sample_rate)
+        rate = SAMPLE_RATE if sample_rate is None else whole_rate(sample_rate)
+        if output_rate is not None:
+            output_rate = whole_rate(output_rate, "output_rate")
         if rate < 8000:
             raise SpeechInpaintError(f"sample rate {rate} Hz is below the supported minimum of 8000 Hz")
         signal, mono = as_signal(audio)
@@ -167,6 +173,17 @@ class Restorer:
             if stop == n:
                 break
         return out / np.maximum(weight, 1e-6)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def whole_rate(value, name: str = "sample_rate") -> int:
+    """A sample rate given as a number: a whole number of Hz (16000.0 is 16000; 16000.5 is refused)."""
+    if not _is_number(value) or not np.isfinite(value) or value != int(value):
+        raise SpeechInpaintError(f"{name} must be a whole number of Hz, got {value!r}")
+    return int(value)
 
 
 def resolve_mask(mask, signal: np.ndarray, rate: int) -> Mask:
