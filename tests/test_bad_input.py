@@ -269,3 +269,57 @@ def test_restorers_are_exported_lazily_and_writes_raise_one_sentence(tmp_path):
                   lambda: si.write_recording("/proc/out.wav", np.zeros((1, 1600)), 16000, "PCM_16")):
         with pytest.raises(SpeechInpaintError, match=r"^/proc/out\.wav: cannot write \("):
             write()
+
+
+# --- smaller rows: progress, the detection summary ------------------------------------------------------
+
+
+def test_a_stereo_restore_counts_its_seconds_once_and_ends_at_100_percent(capsys, speech_of_length):
+    """Progress counted a stereo file as twice its audio, and off a terminal its last line could be 90 %."""
+    from speechinpaint.corruptions import corrupt
+    from speechinpaint.progress import Progress
+    from speechinpaint.recording import restore_signal
+    from speechinpaint.restorers import InterpRestorer
+
+    bad, mask = corrupt(speech_of_length(40 * 16000), "gaps", seed=1)
+    progress = Progress(40.0, "long.wav", "s of audio", interval=0.0, parts=2)
+    restore_signal(InterpRestorer(iterations=1), np.stack([bad, bad]).astype(np.float64), 16000, mask, None, progress)
+    progress.interval = 1e9  # no line for a while: close still says where the work ended
+    progress.update(0.0)
+    progress.close()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == "long.wav: 40 of 40 s of audio (100 %)"
+    assert all(" of 40 s of audio" in line for line in lines) and len(lines) == 2 * 2 + 1  # two chunks a channel
+    assert lines[1].startswith("long.wav: 20 of 40 ") and lines[3].startswith("long.wav: 40 of 40 ")
+
+
+def test_the_progress_bar_shows_whole_seconds(monkeypatch):
+    import io
+
+    from speechinpaint.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    progress = Progress(120.0, "take.wav", "s of audio")
+    for _ in range(1200):
+        progress.update(0.1)
+    progress.close()
+    shown = screen.getvalue().split("\r")[-1]
+    assert "120/120 s of audio" in shown and "119.99" not in screen.getvalue(), shown
+
+
+def test_one_dropout_on_both_channels_is_one_lost_packet(clips):
+    """Was '2 lost packets (120 ms)' for one 60 ms dropout on a stereo file."""
+    from speechinpaint.detection import detect_signal
+
+    x = clips["da_7spoke.wav"].astype(np.float64)
+    stereo = np.stack([x, 0.7 * x])
+    a = int(1.0 * 16000)
+    stereo[:, a:a + 960] = 0.0
+    found = detect_signal(stereo, 16000, ("gaps",))
+    assert found.summary() == "1 lost packet (60 ms)"
+    assert sorted(r.channel for r in found.mask.regions) == [0, 1]

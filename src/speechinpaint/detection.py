@@ -209,7 +209,9 @@ class Detection:
         if "holes" in self.kinds:
             parts.append(f"{self.holes} hole{'s' if self.holes != 1 else ''} ({100 * self.holes_share:.1f} % of the "
                          "spectrogram)" if self.holes else "no holes")
-        return ", ".join(parts) + (f" (counted over {self.channels} channels)" if self.channels > 1 else "")
+        # Lost packets are counted once however many channels lost them; holes are counted per channel.
+        per_channel = self.channels > 1 and "holes" in self.kinds and self.holes
+        return ", ".join(parts) + (f" (holes counted over {self.channels} channels)" if per_channel else "")
 
 
 def detect_mask(audio: np.ndarray, detector: HoleDetector | None = None, device: str = "cpu",
@@ -256,6 +258,7 @@ def detect_signal(signal: np.ndarray, sample_rate: int, kinds: tuple[str, ...] =
     channels, n = signal.shape
     found = Detection(Mask(sample_rate, n, []), tuple(kinds), channels=channels)
     seconds = n / sample_rate
+    lost = np.zeros(n, dtype=bool)  # samples lost in any channel: one dropout on every channel counts once
     for c in range(channels):
         audio = signal[c]
         _check_detectable(audio, sample_rate)
@@ -265,8 +268,7 @@ def detect_signal(signal: np.ndarray, sample_rate: int, kinds: tuple[str, ...] =
         gaps = detect_gaps(audio, sample_rate) if "gaps" in kinds else np.zeros(n, dtype=bool)
         for a, b in true_runs(gaps):
             regions.append(Region(a / sample_rate, b / sample_rate, 0.0, sample_rate / 2, tag))
-            found.lost_packets += 1
-            found.lost_seconds += (b - a) / sample_rate
+        lost |= gaps
         audio16 = resample(audio, sample_rate, SAMPLE_RATE)
         n16 = len(audio16)
         gaps16 = gaps[np.minimum((np.arange(n16) * sample_rate) // SAMPLE_RATE, n - 1)]
@@ -293,6 +295,8 @@ def detect_signal(signal: np.ndarray, sample_rate: int, kinds: tuple[str, ...] =
             found.holes_share += float(holes.mean()) / channels
         found.mask.regions.extend(regions)
         told.finish()
+    found.lost_packets = len(true_runs(lost))
+    found.lost_seconds = float(lost.sum()) / sample_rate
     found.mask.validate("detected mask")
     return found
 

@@ -176,7 +176,7 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
                                            load_audio(reference_file(Path(reference), name)))
         out_rate = sample_rate or rate
         seconds = n / rate
-        progress = Progress(channels * seconds, name, "s of audio", enabled=seconds > LONG_SECONDS)
+        progress = Progress(seconds, name, "s of audio", enabled=seconds > LONG_SECONDS, parts=channels)
         restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress)
         progress.close()
         chosen, note = output_subtype(dst, recording.subtype, subtype, recording.container)
