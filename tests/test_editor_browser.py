@@ -453,3 +453,43 @@ def test_a_region_drawn_on_one_channel_restores_only_that_channel(page, damaged,
     drag(at(0.3, 3000), at(0.6, 1000))
     assert "channel" not in regions_of(page)[-1]
     sync_api.expect(rows.nth(1)).to_contain_text("all ch")
+
+
+def test_a_rectangle_reaches_the_bottom_edge_and_a_long_report_is_whole(page, damaged, tmp_path):
+    """A rectangle drawn to the plot's bottom row started at 29 Hz, not 0; the report of many regions was
+    cut off under the region list (its box shrank to nothing in the side panel's column)."""
+    from speechinpaint.masks import Mask, Region, save_mask
+
+    info = sf.info(str(damaged))
+    regions = [Region(0.05 + 0.045 * i, 0.08 + 0.045 * i, 1000.0, 2000.0) for i in range(60)]
+    save_mask(tmp_path / "many.mask.json", Mask(info.samplerate, info.frames, regions))
+    wait_ready(page)
+    page.get_by_test_id("file-input").set_input_files(str(damaged))
+    sync_api.expect(page.get_by_test_id("doc-name")).to_contain_text("damaged.wav")
+    wait_ready(page)
+    page.get_by_test_id("mask-input").set_input_files(str(tmp_path / "many.mask.json"))
+    sync_api.expect(page.get_by_test_id("region-list").locator(":scope > *")).to_have_count(60)
+    page.get_by_test_id("method-all").select_option("interp")
+    page.get_by_test_id("restore-button").click()
+    assert "restored" in wait_ready(page, timeout=120_000)
+    page.get_by_test_id("report-button").click()
+    wait_ready(page, timeout=60_000)
+    sync_api.expect(page.get_by_test_id("report-table").locator("tr")).to_have_count(61)
+    clipped = page.evaluate("() => { const r = document.getElementById('report'); "
+                            "return [r.clientHeight, r.scrollHeight]; }")
+    assert clipped[0] >= clipped[1] - 1 and clipped[0] > 61 * 10, clipped
+
+    state = editor_state(page)
+    view, plot = state["view"], state["plot"]
+    box = page.get_by_test_id("spectrogram").bounding_box()
+    x = lambda t: box["x"] + plot["x"] + (t - view["t0"]) / (view["t1"] - view["t0"]) * plot["w"]  # noqa: E731
+    page.get_by_test_id("spectrogram").focus()
+    page.keyboard.press("r")
+    page.keyboard.down("Shift")
+    page.mouse.move(x(2.4), box["y"] + plot["y"] + plot["h"] / 2)
+    page.mouse.down()
+    page.mouse.move(x(2.7), box["y"] + plot["y"] + plot["h"] - 1, steps=6)  # the plot's last pixel row
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    drawn = regions_of(page)[-1]
+    assert abs(drawn["t0"] - 2.4) < 0.02 and drawn["f0"] == 0, drawn

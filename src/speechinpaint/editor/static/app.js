@@ -574,8 +574,16 @@
     $("readout").textContent = `${xToT(pos.x).toFixed(3)} s · ${yToF(pos.y).toFixed(0)} Hz`;
   }
 
+  // The frequency under the pointer, where the plot's last pixel rows mean the view's own bottom and
+  // top: the bottom row's own frequency is a row (about 30 Hz) above it, so a rectangle drawn to the
+  // bottom edge started there.
+  const EDGE_PX = 2;
+  function fAt(y) {
+    const p = plotRect();
+    return y >= p.y + p.h - EDGE_PX ? state.view.f0 : y <= p.y + EDGE_PX ? state.view.f1 : yToF(y);
+  }
   function selectionFromDrag(d, pos) {
-    const tA = d.startT, tB = xToT(pos.x), fA = d.startF, fB = yToF(pos.y);
+    const tA = d.startT, tB = xToT(pos.x), fA = d.startF, fB = fAt(pos.y);
     if (d.tool === "time") return normalise({ t0: tA, t1: tB, f0: 0, f1: nyquist() });
     if (d.tool === "band") return normalise({ t0: 0, t1: duration(), f0: fA, f1: fB });
     return normalise({ t0: tA, t1: tB, f0: fA, f1: fB });
@@ -611,7 +619,7 @@
         return;
       }
     }
-    drag = { kind: "select", tool, subtract: e.altKey, add: e.shiftKey, startT: xToT(pos.x), startF: yToF(pos.y), start: pos, preview: null };
+    drag = { kind: "select", tool, subtract: e.altKey, add: e.shiftKey, startT: xToT(pos.x), startF: fAt(pos.y), start: pos, preview: null };
   });
   window.addEventListener("mousemove", (e) => {
     const pos = eventPos(e);
