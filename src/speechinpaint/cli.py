@@ -21,6 +21,9 @@ def cmd_corrupt(args) -> int:
 def cmd_restore(args) -> int:
     if args.detect is not None and args.mask != "auto":
         raise SpeechInpaintError("--detect chooses what --mask auto looks for; add --mask auto or leave --detect out")
+    from .files import file_pairs
+
+    file_pairs(args.input, args.output)  # a missing input, or an output onto it: told before torch loads
     from .devices import torch_device
     from .restorers import restore_files
 
