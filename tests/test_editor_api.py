@@ -604,10 +604,18 @@ def test_requests_from_another_origin_cannot_change_anything(live, tmp_path):
 
 
 def test_documents_beyond_the_memory_budget_are_closed_least_recently_used(tmp_path):
-    path, _ = gaps_file(tmp_path, channels=2)
+    """Uploads were never freed (three added 270 MB for good); now the least recently used are closed
+    beyond the budget, and a closed one's memory is released even after jobs ran on it."""
+    import gc
+    import weakref
+
+    path, mask = gaps_file(tmp_path, channels=2)
     one = read_recording(path).samples.nbytes
     client = local_client(create_app(memory_budget=int(2.5 * one)))
     first, second = open_doc(client, path)["id"], open_doc(client, path)["id"]
+    job = client.post(f"/api/documents/{second}/restore", json={"mask": mask.to_json(), "methods": {"0": "interp"}})
+    assert wait_job(client, job.json()["job"])["state"] == "done"
+    closed = weakref.ref(client.app.state.documents.get(second))
     assert client.get(f"/api/documents/{first}").status_code == 200  # the first is now the most recently used
     third = open_doc(client, path)["id"]
     detail = one_sentence(client.get(f"/api/documents/{second}"), 404)
@@ -615,6 +623,11 @@ def test_documents_beyond_the_memory_budget_are_closed_least_recently_used(tmp_p
     for doc_id in (first, third):
         assert client.get(f"/api/documents/{doc_id}").status_code == 200
     assert sum(d.nbytes for d in client.app.state.documents.by_id.values()) <= 2.5 * one
+    assert client.get(f"/api/jobs/{job.json()['job']}").json()["document"] == second
+    deadline = time.monotonic() + 10  # the worker lets go of a job's document just after it ends
+    while gc.collect() is not None and closed() is not None:
+        assert time.monotonic() < deadline, "the closed document is still held"
+        time.sleep(0.05)
 
 
 def test_a_document_holds_at_most_half_again_its_samples(client, tmp_path):

@@ -5,8 +5,8 @@ detector images, audio for the browser, the before/after report).
 A document keeps the original samples as they were read and a list of versions: version 0 is the
 original, each finished restore appends one (after dropping any undone ones) and becomes current, and
 undo/redo move the current version. A version holds only the samples it changed, and the documents of
-a server share a memory budget (Documents closes the least recently used beyond it). A restore always starts from the original: the mask describes the
-original's damage.
+a server share a memory budget (Documents closes the least recently used beyond it). A restore always
+starts from the original: the mask describes the original's damage.
 """
 
 from __future__ import annotations
@@ -412,10 +412,11 @@ class Documents:
 @dataclass
 class Job:
     """A queued piece of work on a document: a restore (mask, methods) or a detection (`work`, a function
-    of the job's progress hook returning the result the job reports)."""
+    of the job's progress hook returning the result the job reports). Once it ends it lets go of the
+    document (and `work`, which holds it too), so a document closed for the memory budget is freed."""
 
     id: str
-    document: Document
+    document: Document | None
     mask: Mask | None = None
     methods: dict[int, str] = field(default_factory=dict)
     kind: str = "restore"
@@ -426,9 +427,13 @@ class Job:
     version: int | None = None
     result: dict | None = None
     cancel_flag: threading.Event = field(default_factory=threading.Event)
+    document_id: str = ""
+
+    def __post_init__(self):
+        self.document_id = self.document.id
 
     def info(self) -> dict:
-        return {"id": self.id, "document": self.document.id, "kind": self.kind, "state": self.state,
+        return {"id": self.id, "document": self.document_id, "kind": self.kind, "state": self.state,
                 "progress": self.progress, "error": self.error, "version": self.version, "result": self.result}
 
 
@@ -531,23 +536,29 @@ class Worker:
     def run(self) -> None:
         while True:
             job = self.queue.get()
-            if job.cancel_flag.is_set():
-                job.state = "cancelled"
-                continue
-            job.state = "running"
             try:
-                if job.kind == "detect":
-                    self.detect(job)
-                else:
-                    self.restore(job)
-                job.progress = 1.0
-                job.state = "done"
-            except Cancelled:
-                job.state = "cancelled"
-            except SpeechInpaintError as exc:
-                job.error, job.state = str(exc), "failed"
-            except Exception as exc:  # a bug must not stop the worker; the page shows one line
-                job.error, job.state = f"{job.kind} failed: {type(exc).__name__}: {exc}", "failed"
+                self.run_one(job)
+            finally:
+                job.document = job.work = None
+
+    def run_one(self, job: Job) -> None:
+        if job.cancel_flag.is_set():
+            job.state = "cancelled"
+            return
+        job.state = "running"
+        try:
+            if job.kind == "detect":
+                self.detect(job)
+            else:
+                self.restore(job)
+            job.progress = 1.0
+            job.state = "done"
+        except Cancelled:
+            job.state = "cancelled"
+        except SpeechInpaintError as exc:
+            job.error, job.state = str(exc), "failed"
+        except Exception as exc:  # a bug must not stop the worker; the page shows one line
+            job.error, job.state = f"{job.kind} failed: {type(exc).__name__}: {exc}", "failed"
 
     def restore(self, job: Job) -> None:
         doc = job.document

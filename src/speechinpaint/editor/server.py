@@ -24,8 +24,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import SpeechInpaintError
-from .documents import (DEFAULT_MEMORY_BUDGET, Document, Documents, Restorers, Worker, encode_file, make_view, output_name, probability_json,
-                        probability_png, read_upload, report, safe_name, spectrogram_png, wav_bytes)
+from .documents import (DEFAULT_MEMORY_BUDGET, Document, Documents, Restorers, Worker, encode_file, make_view,
+                        output_name, probability_json, probability_png, read_upload, report, safe_name,
+                        spectrogram_png, wav_bytes)
 
 STATIC = Path(__file__).parent / "static"
 # The largest upload by default: an hour of 48 kHz stereo 16-bit audio (about 691 MB).
