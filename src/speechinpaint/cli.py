@@ -184,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--iterations", type=int_in(1), default=None,
                    help="phase reconstruction iterations (default: 16 for the model, 32 for interp and oracle)")
     r.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda, cuda:1, mps)")
-    r.add_argument("--sample-rate", type=int_in(8000, MAX_SAMPLE_RATE), help="output rate (default: the input's; higher than an input below "
-                   "16 kHz extends its band)")
+    r.add_argument("--sample-rate", type=int_in(8000, MAX_SAMPLE_RATE),
+                   help="output rate (default: the input's; higher than an input below 16 kHz extends its band)")
     r.add_argument("--subtype", help="output sample format (PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE; default: the input's)")
     r.add_argument("--detect", type=kinds_list, default=None, help="with --mask auto: what to look for (default: "
                    "holes,gaps,band)")
@@ -263,14 +263,9 @@ def raise_terminated(signum, frame) -> None:
     raise Terminated(signum)
 
 
-def show_own_warnings_as_lines() -> None:
-    """This package's warnings (clipped samples) as one line each, 'speechinpaint: warning: ...'; any
-    other library's keep Python's own form."""
-    import warnings
-
-    shown = warnings.showwarning
-    if getattr(shown, "one_line", False):
-        return
+def one_line_warnings(shown):
+    """warnings.showwarning that writes this package's warnings (clipped samples) as one line each,
+    'speechinpaint: warning: ...', and passes any other library's to `shown`."""
 
     def show(message, category, filename, lineno, file=None, line=None):
         if category.__module__.startswith("speechinpaint"):
@@ -278,19 +273,21 @@ def show_own_warnings_as_lines() -> None:
         else:
             shown(message, category, filename, lineno, file, line)
 
-    show.one_line = True
-    warnings.showwarning = show
+    return show
 
 
 def main(argv: list[str] | None = None) -> int:
     import signal
+    import threading
+    import warnings
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), raise_terminated)
-    show_own_warnings_as_lines()
+    terminating = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    on_main_thread = threading.current_thread() is threading.main_thread()  # where Python takes signals
+    handlers = {sig: signal.signal(sig, raise_terminated) for sig in terminating} if on_main_thread else {}
+    shown = warnings.showwarning
+    warnings.showwarning = one_line_warnings(shown)
     try:
         return int(args.func(args) or 0)
     except Terminated as exc:
@@ -305,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("speechinpaint: interrupted", file=sys.stderr)
         return 130
+    finally:  # main() called from Python leaves the caller's handlers as they were
+        for sig, handler in handlers.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":
