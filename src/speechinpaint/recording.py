@@ -118,10 +118,11 @@ class Restorer:
                 progress: Progress | None = None):
         """Restore audio at sample_rate (default 16 kHz): a 1-D array (mono) or [channels, samples] of
         any numeric type, or a torch tensor, or a list of numbers (one mono clip); or a list of clips with
-        one mask or a list of as many masks. mask: a Mask in the audio's
-        terms, the path of a mask file, or "auto" to detect it. output_rate: a higher rate asks for
-        bandwidth extension. Returns float32 of the input's shape at output_rate (default: sample_rate)."""
-        if isinstance(audio, (list, tuple)) and audio and not all(_is_number(x) for x in audio):
+        one mask or a list of as many masks. mask: a Mask in the audio's terms, the path of a mask file,
+        or "auto" to detect it. sample_rate and output_rate: whole numbers of Hz; a higher output_rate
+        asks for bandwidth extension. Returns float32 of the input's shape at output_rate (default:
+        sample_rate)."""
+        if isinstance(audio, list) and audio and not all(_is_number(x) for x in audio):
             masks = mask if isinstance(mask, list) else [mask] * len(audio)
             if len(masks) != len(audio):
                 raise SpeechInpaintError(f"mask: a list of {len(masks)} masks for a list of {len(audio)} clips")

@@ -200,8 +200,9 @@ SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4,
 def check_before_loading(pairs: list[tuple[Path, Path, str]], mask: str | None, sample_rate: int | None,
                          subtype: str | None) -> None:
     """What would fail only after the model loaded fails first: a single input's header and its mask
-    file (missing, not JSON, not a mask), and every output's folder and the free space for its estimated size (from each input's header). In a
-    batch a bad input is left to its own line later, so the other files still run."""
+    file (missing, not JSON, not a mask), and every output's folder and the free space for its estimated
+    size (from each input's header). In a batch a bad input is left to its own line later, so the other
+    files still run."""
     outputs = []
     for src, dst, _ in pairs:
         try:
