@@ -161,16 +161,20 @@ def test_samples_beyond_full_scale_are_counted_when_clipped(capsys, tmp_path, cl
     np.testing.assert_array_equal(sf.read(tmp_path / "float.wav", dtype="float64")[0], sf.read(src, dtype="float64")[0])
 
 
-def test_a_truncated_wav_is_refused(capsys, tmp_path):
+@pytest.mark.parametrize("container", ["WAV", "AIFF", "AU"])
+def test_a_truncated_file_is_refused(capsys, tmp_path, clips, container):
     """A WAV cut in half restored with exit 0 and 'nothing found', silently shorter."""
-    whole = (DATA / "da_mars.wav").read_bytes()
-    cut = tmp_path / "cut.wav"
+    suffix = {"WAV": ".wav", "AIFF": ".aiff", "AU": ".au"}[container]
+    sf.write(tmp_path / ("whole" + suffix), clips["da_mars.wav"], 16000, subtype="PCM_16", format=container)
+    whole = (tmp_path / ("whole" + suffix)).read_bytes()
+    (tmp_path / ("whole" + suffix)).unlink()
+    cut = tmp_path / ("cut" + suffix)
     cut.write_bytes(whole[:len(whole) // 2])
     for command in (["restore", cut, "-o", tmp_path / "r.wav", "--mask", "auto", "--method", "interp"],
                     ["detect", cut, "-o", tmp_path / "m.mask.json"]):
         rc, err = run(capsys, *command)
         assert_one_error_line(rc, err, f"{cut}: the file is truncated")
-    assert sorted(os.listdir(tmp_path)) == ["cut.wav"]
+    assert sorted(os.listdir(tmp_path)) == [cut.name]
 
 
 def test_no_room_for_the_output_is_found_before_the_model_loads(capsys, tmp_path, clips):

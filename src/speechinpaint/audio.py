@@ -81,8 +81,9 @@ def _read_file(path: str | os.PathLike, dtype: str) -> tuple[np.ndarray, int, st
     return data, rate, info.subtype, info.format
 
 
-# libsndfile's log line for a chunk whose header promises more bytes than the file holds.
-SHORT_CHUNK = re.compile(r"^data\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+# libsndfile's log line for an audio data chunk whose header promises more bytes than the file holds
+# (WAV's data, AIFF's SSND, AU's Data Size).
+SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND|Data Size)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
 # What a writer that streams puts in a size field before it knows the size (not a truncation).
 STREAMING_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
 
