@@ -624,6 +624,10 @@ def test_documents_beyond_the_memory_budget_are_closed_least_recently_used(tmp_p
         assert client.get(f"/api/documents/{doc_id}").status_code == 200
     assert sum(d.nbytes for d in client.app.state.documents.by_id.values()) <= 2.5 * one
     assert client.get(f"/api/jobs/{job.json()['job']}").json()["document"] == second
+    # The command line's FILE, once closed, says so (not 204, "no file was given").
+    with_file = local_client(create_app(str(path), memory_budget=int(1.5 * one)))
+    open_doc(with_file, path)
+    assert "memory budget" in one_sentence(with_file.get("/api/documents/initial"), 404)
     deadline = time.monotonic() + 10  # the worker lets go of a job's document just after it ends
     while gc.collect() is not None and closed() is not None:
         assert time.monotonic() < deadline, "the closed document is still held"

@@ -354,7 +354,7 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
     def initial_document():
         # 204, not 404, when no FILE was given: the page asks on every load, and a browser logs a 404
         # as an error the user sees.
-        if "initial" not in documents.by_id:
+        if "initial" not in documents.by_id and "initial" not in documents.closed:
             return Response(status_code=204)
         return documents.get("initial").info()
 
