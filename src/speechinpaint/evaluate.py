@@ -54,7 +54,7 @@ def _parallel(fn: Callable, calls: Sequence[tuple], jobs: int | None, desc: str,
     """
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if jobs < 1:
-        raise SpeechInpaintError(f"--jobs must be at least 1 (got {jobs})")
+        raise SpeechInpaintError(f"--workers must be at least 1 (got {jobs})")
     jobs = min(jobs, max(len(calls), 1))
     results: list = [None] * len(calls)
     bar = tqdm(total=len(calls), desc=desc, unit="file", disable=not progress or len(calls) < 2, file=sys.stderr)
