@@ -161,6 +161,16 @@ def test_restore_and_detect_on_ray_equal_one_process(capsys, tmp_path, cluster, 
     assert audio_files(tmp_path / "masks") == audio_files(tmp_path / "masks_one")
 
 
+def test_evaluate_on_ray_scores_as_one_process(capsys, tmp_path, cluster, files):
+    holes, one = files
+    for where in (["--workers", "1"], ["--ray", cluster.address]):
+        out = tmp_path / f"{where[0][2:]}.json"
+        rc, _, _ = run(capsys, "evaluate", "--reference", one, "--estimate", holes, "--metrics", "stoi,lsd,lsd_mask",
+                       "--json", out, *where)
+        assert rc == 0
+    assert json.loads((tmp_path / "ray.json").read_text())["files"] == json.loads((tmp_path / "workers.json").read_text())["files"]
+
+
 def test_a_node_lost_mid_batch_costs_only_its_files_and_resume_does_the_rest(capsys, tmp_path, cluster, files):
     holes, one = files
     extra = cluster.start("node3")

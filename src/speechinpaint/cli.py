@@ -31,7 +31,7 @@ def cmd_evaluate(args) -> int:
     from .metrics import METRICS, parse_metrics
 
     metrics = parse_metrics(args.metrics) if args.metrics is not None else METRICS
-    return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.jobs, metrics)
+    return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.workers, metrics, args.ray)
 
 
 def cmd_plot(args) -> int:
@@ -114,9 +114,9 @@ def kinds_list(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def add_batch_arguments(parser: argparse.ArgumentParser, record: bool = True) -> None:
+def add_batch_arguments(parser: argparse.ArgumentParser, record: bool = True, aliases: tuple[str, ...] = ()) -> None:
     """How a folder runs: on this machine's cores or a Ray cluster, and (with a record) resumed (batch.py)."""
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", *aliases, type=int, default=None,
                         help="processes on this machine, each with its share of the cores (default: one per core)")
     parser.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster: 'auto' (RAY_ADDRESS or the running "
                         "cluster) or HOST:PORT; inputs and outputs must be on storage every node mounts")
@@ -168,8 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mask", help="mask file or folder for LSD inside the mask (default: beside the estimate)")
     e.add_argument("--json", help="write per-file rows and the summary as JSON")
     e.add_argument("--csv", help="write per-file rows as CSV")
-    e.add_argument("--workers", "--jobs", dest="jobs", type=int, default=None,
-                   help="worker processes, one thread each (default: one per core)")
+    add_batch_arguments(e, record=False, aliases=("--jobs",))
     e.add_argument("--metrics", help="comma list of metrics to score (default: all of stoi,estoi,pesq,visqol,plcmos,"
                    "dnsmos_sig,dnsmos_bak,dnsmos_ovrl,lsd,lsd_high,lsd_mask,si_sdr)")
     e.set_defaults(func=cmd_evaluate)

@@ -203,3 +203,36 @@ class RayRunner:
 
     def close(self) -> None:
         self.ray.shutdown()
+
+
+def _call(init, fn, args: tuple):
+    init()
+    return fn(*args)
+
+
+def map_calls(address: str, fn, calls: list[tuple], paths: list[str], init, on_result) -> list:
+    """[fn(*c) for c in calls] as Ray tasks, each worker set up by init() (evaluate --ray), in input
+    order; a SpeechInpaintError (or a call lost more often than the retries) in its call's place.
+    `paths` are checked on every node first; on_result() is called as each call finishes."""
+    ray = connect(address)
+    try:
+        check_shared(ray, paths, None)
+        task = ray.remote(_call).options(num_cpus=1, max_retries=TASK_RETRIES)
+        pending = {task.remote(init, fn, c): i for i, c in enumerate(calls)}
+        results: list = [None] * len(calls)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(ready[0])
+            try:
+                results[i] = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as exc:
+                if not isinstance(exc.cause, SpeechInpaintError):
+                    raise
+                results[i] = exc.cause
+            except ray.exceptions.RayError as exc:
+                results[i] = SpeechInpaintError(f"lost on the cluster ({str(exc).splitlines()[0]})")
+            on_result()
+        return results
+    finally:
+        ray.shutdown()
+
