@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,14 +22,12 @@ import pytest
 
 from speechinpaint.batch import RECORD_NAME
 from speechinpaint.cli import main
+from speechinpaint.cluster import LoopbackCluster
 
 from conftest import DATA
 from test_batch import audio_files, record
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra speechinpaint[cluster] (make test installs it)")
-
-RAY = Path(sys.executable).parent / "ray"
-START_SECONDS = 120  # a node start on a starved shared CPU; normally 3-5 s
 
 
 def free_port() -> int:
@@ -39,89 +36,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def can_hide_a_folder() -> bool:
-    """Whether a process can get its own mount namespace here (root, or unprivileged user namespaces)."""
+def hiding_prefix(folder: Path) -> tuple[str, ...] | None:
+    """A command prefix that runs a process in its own mount namespace with an empty file system over
+    `folder` (root, or unprivileged user namespaces), or None where this system allows neither."""
     if shutil.which("unshare") is None:
-        return False
-    probe = tempfile.mkdtemp(prefix="si-ns-")
-    try:
-        for flags in (["-m"], ["-rm"]):
-            if subprocess.run(["unshare", *flags, "mount", "-t", "tmpfs", "none", probe], capture_output=True,
-                              timeout=30).returncode == 0:
-                return True
-        return False
-    finally:
-        os.rmdir(probe)
-
-
-class LoopbackCluster:
-    """A head node and worker nodes of Ray on 127.0.0.1, each a `ray start --block` process group."""
-
-    def __init__(self, root: Path):
-        self.root, self.port = root, free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.hidden = root / "hidden"  # what the second node cannot see
-        self.hidden.mkdir()
-        # A node that stops answering is declared dead after about 3 s instead of Ray's default 15-30 s.
-        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), RAY_USAGE_STATS_ENABLED="0",
-                        RAY_health_check_initial_delay_ms="1000", RAY_health_check_period_ms="1000",
-                        RAY_health_check_timeout_ms="1000", RAY_health_check_failure_threshold="3")
-        self.nodes: list[subprocess.Popen] = []
-        self.hiding = can_hide_a_folder()
-
-    def start(self, name: str, head: bool = False, hide: bool = False) -> subprocess.Popen:
-        args = [str(RAY), "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-                "--temp-dir", str(self.root / name), "--disable-usage-stats"]
-        args += ["--head", "--port", str(self.port), "--include-dashboard", "false"] if head else ["--address", self.address]
-        if hide:
-            flags = "-m" if os.geteuid() == 0 else "-rm"
-            args = ["unshare", flags, "sh", "-c", f'mount -t tmpfs none "{self.hidden}" && exec "$@"', "sh", *args]
-        before = self.count()
-        log = open(self.root / f"{name}.log", "w")
-        node = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.nodes.append(node)
-        deadline = time.monotonic() + START_SECONDS
-        while self.count() <= before:
-            if node.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Ray node {name} did not start: {(self.root / f'{name}.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        return node
-
-    def count(self) -> int:
-        """Alive nodes, as `ray status` lists them (0 while there is no head)."""
-        if not self.nodes:
-            return 0
-        status = subprocess.run([str(RAY), "status", "--address", self.address], env=self.env, capture_output=True,
-                                text=True, timeout=60)
-        active = status.stdout.split("Active:")[-1].split("Pending:")[0] if status.returncode == 0 else ""
-        return sum(line.strip().startswith("1 node_") for line in active.splitlines())
-
-    def stop(self, node: subprocess.Popen, hard: bool = False) -> None:
-        """A node's whole process group: SIGKILL at once (hard: the node dies) or after 5 s of SIGTERM."""
-        if node.poll() is None and not hard:
-            os.killpg(node.pid, signal.SIGTERM)
-            try:
-                node.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(node.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        node.wait(30)
-
-    def close(self) -> None:
-        for node in reversed(self.nodes):  # workers first, the head last
-            self.stop(node)
+        return None
+    for flags in (["-m"], ["-rm"]):
+        if subprocess.run(["unshare", *flags, "mount", "-t", "tmpfs", "none", str(folder)], capture_output=True,
+                          timeout=30).returncode == 0:
+            return ("unshare", *flags, "sh", "-c", f'mount -t tmpfs none "{folder}" && exec "$@"', "sh")
+    return None
 
 
 @pytest.fixture(scope="module")
 def cluster():
+    """Two nodes of one CPU each; the second cannot see the folder `cluster.hidden`. Ray's health check
+    declares a node that stops answering dead after about 3 s instead of its default 15-30 s."""
     root = Path(tempfile.mkdtemp(prefix="si-ray-"))  # short: Ray's socket paths live under it
-    loop = LoopbackCluster(root)
+    loop = LoopbackCluster(root, {"PYTHONPATH": os.pathsep.join(sys.path), "RAY_health_check_initial_delay_ms": "1000",
+                                  "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
+                                  "RAY_health_check_failure_threshold": "3"})
+    loop.hidden = root / "hidden"
+    loop.hidden.mkdir()
+    prefix = hiding_prefix(loop.hidden)
+    loop.hiding = prefix is not None
     try:
-        loop.start("head", head=True)
-        loop.start("node2", hide=loop.hiding)
+        loop.start("head")
+        loop.start("node2", prefix=prefix or ())
         yield loop
     finally:
         loop.close()

@@ -2,8 +2,7 @@
 machine (`--workers N`, a process pool) or over a Ray cluster (`--ray ADDRESS`, cluster.py), with a
 record of each file as it finishes (OUT/speechinpaint-batch.jsonl) that `--resume` reads.
 
-A command says what it does to one file as a FileJob: picklable settings, `prepare()` for what a
-worker loads once (the model) and `run()` for one file. The same job runs in every mode, so a batch
+A command says what it does to one file as a FileJob (jobs.py). The same job runs in every mode, so a batch
 writes the same bytes whichever runs it, up to the order of floating-point sums where the torch
 threads per file differ. Outputs are written atomically by the jobs themselves (files.atomic_write_all),
 so a worker killed mid-file leaves no half-written output, and its file has no line in the record.
@@ -16,105 +15,19 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import soundfile as sf
 from tqdm import tqdm
 
 from .errors import SpeechInpaintError
-from .files import atomic_write, os_error_line, remove_partial_files
+from .files import atomic_write, remove_partial_files
+from .jobs import FileJob, Item, Outcome, prepared, run_one
 from .progress import LINE_SECONDS
 
 RECORD_NAME = "speechinpaint-batch.jsonl"
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input of a batch: its path, its output's path and its name relative to the input folder."""
-
-    input: str
-    output: str
-    name: str
-
-
-@dataclass
-class FileResult:
-    """What a job tells about one finished file: what `--mask auto` or `detect` found (the line printed
-    on stdout), notes for stderr, and the seconds of audio it held."""
-
-    found: str | None = None
-    notes: tuple[str, ...] = ()
-    audio_seconds: float = 0.0
-
-
-class FileJob:
-    """What a command does to one file; subclasses are frozen dataclasses (hashable, picklable)."""
-
-    done = "done"  # the status of a finished file, as the closing line says it ("3 restored, ...")
-    path_fields: tuple[str, ...] = ()  # fields holding paths, made absolute for a cluster
-
-    def prepare(self):
-        """What a worker loads once and passes to every run (the model); None by default."""
-        return None
-
-    def run(self, state, item: Item, file_progress: bool) -> FileResult:
-        raise NotImplementedError
-
-
-@dataclass
-class Outcome:
-    """One line of the batch record."""
-
-    input: str
-    output: str
-    status: str  # the job's `done`, "failed" or "skipped" (finished in an earlier batch, --resume)
-    error: str | None = None
-    found: str | None = None
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    worker: str = ""
-    name: str = ""
-    notes: tuple[str, ...] = field(default=(), repr=False)
-
-    def line(self) -> dict:
-        doc = asdict(self)
-        doc.pop("notes")
-        return doc
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-_prepared: dict = {}
-
-
-def prepared(job: FileJob):
-    """The job's per-worker state, built on a worker's first file and kept for the rest."""
-    if job not in _prepared:
-        _prepared.clear()
-        _prepared[job] = job.prepare()
-    return _prepared[job]
-
-
-def run_one(job: FileJob, item: Item, file_progress: bool = False) -> Outcome:
-    """One file, timed; a bad file is a failed outcome with its one-line error, not an exception.
-    An error of prepare() (a bad checkpoint) does raise: it would fail every file alike."""
-    state = prepared(job)
-    start = time.monotonic()
-    try:
-        result = job.run(state, item, file_progress)
-        status, error = job.done, None
-    except SpeechInpaintError as exc:
-        result, status, error = FileResult(), "failed", str(exc)
-    except OSError as exc:  # a full disk, an unwritable or impossible output path: still one line
-        result, status, error = FileResult(), "failed", os_error_line(exc, item.output)
-    return Outcome(item.input, item.output, status, error, result.found, result.audio_seconds,
-                   round(time.monotonic() - start, 4), worker_name(), item.name, result.notes)
 
 
 def cpu_cores() -> int:
@@ -315,15 +228,26 @@ def run_batch(job: FileJob, pairs: list[tuple[Path, Path, str]], desc: str, reco
     else:
         runner = InProcess(job, todo, file_progress=True)
 
-    record = BatchRecord(record_path, append=resume) if record_path is not None else None
     counts = {job.done: 0, "failed": 0, "skipped": len(skipped)}
     progress = BatchProgress(desc, len(todo), sum(audio_seconds(i.input) for i in todo) if batch else 0.0,
                              enabled=len(todo) > 1)
     start = time.monotonic()
+    record: BatchRecord | None = None
+
+    def open_record() -> BatchRecord | None:
+        """The record, begun when the first file finishes (a batch refused at its start leaves none)."""
+        nonlocal record
+        if record is None and record_path is not None:
+            record = BatchRecord(record_path, append=resume)
+            record.write({"batch": desc, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "inputs": len(items),
+                          "to_do": len(todo), "workers": None if ray_address else workers, "ray": ray_address})
+            for item in skipped:
+                record.write(Outcome(item.input, item.output, "skipped", name=item.name).line())
+        return record
 
     def report(outcome: Outcome) -> None:
         counts[outcome.status] += 1
-        if record is not None:
+        if open_record() is not None:
             record.write(outcome.line())
         if outcome.found is not None:
             progress.write(f"{outcome.name}: {outcome.found}", sys.stdout)
@@ -335,11 +259,6 @@ def run_batch(job: FileJob, pairs: list[tuple[Path, Path, str]], desc: str, reco
 
     interrupted = False
     try:
-        if record is not None:
-            record.write({"batch": desc, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "inputs": len(items),
-                          "to_do": len(todo), "workers": None if ray_address else workers, "ray": ray_address})
-            for item in skipped:
-                record.write(Outcome(item.input, item.output, "skipped", name=item.name).line())
         try:
             for outcome in runner.outcomes():
                 report(outcome)
@@ -347,15 +266,16 @@ def run_batch(job: FileJob, pairs: list[tuple[Path, Path, str]], desc: str, reco
             interrupted = True
             for outcome in runner.stop():
                 report(outcome)
+        open_record()  # a batch with nothing to do records what it skipped
     finally:
         runner.close()
         progress.close()
         if ray_address is not None or workers > 1:  # a killed worker's temporary files
             remove_partial_files([Path(i.output) for i in todo])
-        summary = f"{counts[job.done]} {job.done}, {counts['failed']} failed, {counts['skipped']} skipped"
-        if record is not None:
+        if record is not None:  # closed even when an error stops the batch
             left = len(todo) - counts[job.done] - counts["failed"]
-            record.write({"summary": summary, job.done: counts[job.done], "failed": counts["failed"],
+            record.write({"summary": f"{counts[job.done]} {job.done}, {counts['failed']} failed, "
+                          f"{counts['skipped']} skipped", job.done: counts[job.done], "failed": counts["failed"],
                           "skipped": counts["skipped"], "not_done": left, "interrupted": interrupted,
                           "wall_seconds": round(time.monotonic() - start, 3)})
             record.close()

@@ -1,7 +1,7 @@
 """A batch over a Ray cluster (`--ray ADDRESS`): one Ray task per file, the files spread by Ray.
 
 Each task runs the same FileJob as a local worker (batch.py). Ray reuses its worker processes, so a
-worker loads the model on its first file and keeps it (batch.prepared). A task whose worker or node dies
+worker loads the model on its first file and keeps it (jobs.prepared). A task whose worker or node dies
 is retried elsewhere by Ray (max_retries); since every output is written atomically, a file cut short
 leaves no output, only a temporary file that the batch removes at its end. Before any work, a probe task
 on every node checks that the node sees the inputs and the output folder (the cluster shares a file
@@ -15,11 +15,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
-from .batch import FileJob, Item, Outcome, run_one
+from .jobs import FileJob, Item, Outcome, run_one
 from .errors import SpeechInpaintError
 
 # Attempts of a file beyond its first when its worker or node dies (a bad file fails without retries).
@@ -236,3 +240,71 @@ def map_calls(address: str, fn, calls: list[tuple], paths: list[str], init, on_r
     finally:
         ray.shutdown()
 
+
+
+class LoopbackCluster:
+    """A Ray cluster of several nodes on this machine, joined over 127.0.0.1: the README's way to try
+    `--ray` before trusting a real cluster, and what the tests and benchmarks/batch.py run on.
+
+    Each node is a `ray start --block` process with its own temporary folder, in its own process group,
+    and is stopped by that group, never by `ray stop` (which stops every Ray process of the user on the
+    machine). `env` adds to the nodes' environment (their workers must import this package)."""
+
+    START_SECONDS = 120.0  # a node start on a starved shared CPU; 3-5 s on an idle one
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.root, self.address = Path(root), f"127.0.0.1:{self.port}"
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+        self.ray = str(Path(sys.executable).parent / "ray")
+        self.nodes: list[subprocess.Popen] = []
+
+    def start(self, name: str, cpus: int = 1, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+        """Start a node (the first is the head) with `cpus` CPUs, its command run after `prefix` (e.g. in
+        another namespace); returns once the cluster counts it."""
+        args = [self.ray, "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus),
+                "--temp-dir", str(self.root / name), "--disable-usage-stats"]
+        args += (["--address", self.address] if self.nodes else
+                 ["--head", "--port", str(self.port), "--include-dashboard", "false"])
+        before = self.count()
+        with open(self.root / f"{name}.log", "w") as log:
+            node = subprocess.Popen([*prefix, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.nodes.append(node)
+        deadline = time.monotonic() + self.START_SECONDS
+        while self.count() <= before:
+            if node.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise SpeechInpaintError(f"Ray node {name} did not start (see {self.root / name}.log)")
+            time.sleep(0.5)
+        return node
+
+    def count(self) -> int:
+        """Alive nodes, as `ray status` lists them (0 while there is no head)."""
+        if not self.nodes:
+            return 0
+        status = subprocess.run([self.ray, "status", "--address", self.address], env=self.env, capture_output=True,
+                                text=True, timeout=60)
+        active = status.stdout.split("Active:")[-1].split("Pending:")[0] if status.returncode == 0 else ""
+        return sum(line.strip().startswith("1 node_") for line in active.splitlines())
+
+    def stop(self, node: subprocess.Popen, hard: bool = False) -> None:
+        """A node's whole process group: killed at once (hard: as a node dies) or after 5 s of SIGTERM."""
+        if node.poll() is None and not hard:
+            os.killpg(node.pid, signal.SIGTERM)
+            try:
+                node.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(node.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        node.wait(30)
+
+    def close(self) -> None:
+        for node in reversed(self.nodes):  # the workers first, the head last
+            self.stop(node)
+        self.nodes.clear()

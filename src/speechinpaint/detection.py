@@ -38,11 +38,12 @@ import torch
 from scipy import ndimage
 
 from .audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK, read_recording, resample
-from .batch import FileJob, FileResult, Item, run_batch
+from .batch import run_batch
 from .dsp.spectral import MODEL_GRID, StftGrid
 from .errors import SpeechInpaintError
 from .files import batch_folder, file_pairs
 from .hole_detector import HoleDetector
+from .jobs import FileJob, FileResult, Item
 from .masks import MASK_SUFFIX, Mask, Region, cells_to_rectangles, save_mask, true_runs
 
 KINDS = ("holes", "gaps", "band")

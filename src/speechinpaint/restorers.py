@@ -18,14 +18,15 @@ from .audio import check_signal, container_for, load_audio, output_subtype, read
 from .baselines.ar import ArRestorer
 from .baselines.sbr import SbrRestorer
 from .baselines.seed_mfcc import SeedMLP, restore_seed_mfcc
+from .batch import run_batch
 from .detection import KINDS, detect_signal
 from .dsp.interpolation import interpolate_log_magnitude
 from .dsp.phase import DEFAULT_ITERS
 from .dsp.spectral import MODEL_GRID, log_magnitude
 from .errors import SpeechInpaintError
-from .batch import FileJob, FileResult, Item, run_batch
 from .files import AUDIO_SUFFIXES, atomic_write_all, batch_folder, file_pairs, refuse_overwrite
 from .inpainter import Inpainter
+from .jobs import FileJob, FileResult, Item
 from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins
 from .peers.opus import METHODS as OPUS_METHODS, OpusRestorer
 from .reconstruction import restore_from_magnitude
