@@ -205,8 +205,9 @@ def run_batch(job: FileJob, pairs: list[tuple[Path, Path, str]], desc: str, reco
 
     record_dir: where speechinpaint-batch.jsonl goes (the output folder; None for a single output file,
     which has no record); resume: skip the inputs the record says are finished whose outputs exist.
-    workers: processes on this machine (None: one per core; 1: this process); ray_address: run on that
-    Ray cluster instead (cluster.py). Ctrl-C stops the batch with the record intact (exit 130)."""
+    workers: processes on this machine (None: one per core, or one with a GPU device; 1: this process);
+    ray_address: run on that Ray cluster instead (cluster.py). Ctrl-C stops the batch with the record
+    intact (exit 130)."""
     if workers is not None and workers < 1:
         raise SpeechInpaintError(f"--workers must be at least 1 (got {workers})")
     if resume and record_dir is None:
@@ -214,10 +215,13 @@ def run_batch(job: FileJob, pairs: list[tuple[Path, Path, str]], desc: str, reco
     items = [Item(str(src), str(dst), name) for src, dst, name in pairs]
     record_path = record_dir / RECORD_NAME if record_dir is not None else None
     finished = finished_outputs(record_path, job.done) if resume else set()
-    skipped = [i for i in items if i.output in finished and Path(i.output).is_file()]
-    todo = [i for i in items if not (i.output in finished and Path(i.output).is_file())]
+    skipped = [i for i in items if os.path.abspath(i.output) in finished and Path(i.output).is_file()]
+    done_before = set(skipped)
+    todo = [i for i in items if i not in done_before]
     batch = len(items) > 1
-    workers = min(cpu_cores() if workers is None else workers, max(len(todo), 1))
+    if workers is None:  # one per core; a GPU is shared by one process unless asked otherwise
+        workers = cpu_cores() if getattr(job, "device", "cpu") == "cpu" else 1
+    workers = min(workers, max(len(todo), 1))
 
     if ray_address is not None and todo:
         from .cluster import RayRunner

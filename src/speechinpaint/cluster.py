@@ -121,9 +121,8 @@ def check_shared(ray, paths: list[str], out_dir: Path | None) -> None:
 
 def on_cluster(job: FileJob, item: Item) -> Outcome:
     """A Ray task: one file, on the task's one CPU (Ray sets its worker's OMP_NUM_THREADS to it)."""
-    import torch
-
     import ray
+    import torch
 
     torch.set_num_threads(1)
     outcome = run_one(job, item)

@@ -64,8 +64,10 @@ class Outcome:
     notes: tuple[str, ...] = field(default=(), repr=False)
 
     def line(self) -> dict:
+        """The record's line: paths absolute, so a record means the same files from any folder or node."""
         doc = asdict(self)
         doc.pop("notes")
+        doc["input"], doc["output"] = os.path.abspath(self.input), os.path.abspath(self.output)
         return doc
 
 
