@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechinpaint.batch import RECORD_NAME, cpu_cores
+from speechinpaint.batch import RECORD_NAME, BatchProgress, cpu_cores
+from speechinpaint.jobs import Outcome
 from speechinpaint.cli import main
 
 from conftest import CLIP_NAMES, DATA
@@ -155,3 +156,15 @@ def test_ctrl_c_stops_the_batch_with_the_record_intact(tmp_path, damaged):
     assert sorted(p.name for p in out.iterdir()) == sorted([RECORD_NAME, *(Path(d["output"]).name for d in done)])
     for d in done:
         assert sf.info(d["output"]).frames == sf.info(src / "f00.wav").frames
+
+
+def test_batch_progress_is_plain_lines_off_a_terminal(capsys):
+    progress = BatchProgress("restore", 4, 4 * 1800.0, enabled=True, interval=0.0)
+    for _ in range(2):
+        progress.update(Outcome("in.wav", "out.wav", "restored", audio_seconds=1800.0))
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("restore: 1 of 4 files, 0.50 of 2.00 h of audio, ")
+    # The rate is audio hours per hour of wall time; the time left follows from it (H:MM:SS).
+    assert lines[1].startswith("restore: 2 of 4 files, 1.00 of 2.00 h of audio, ") and " h of audio per hour, " in lines[1]
+    assert lines[1].endswith(" left") and lines[1].split(", ")[-1].count(":") == 2

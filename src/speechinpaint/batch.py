@@ -43,14 +43,11 @@ class InProcess:
     def __init__(self, job: FileJob, items: list[Item], file_progress: bool):
         if items:
             prepared(job)  # a bad checkpoint is one error before any file
-        self.job, self.items, self.file_progress = job, list(items), file_progress
+        self.job, self.items, self.file_progress = job, items, file_progress
 
     def outcomes(self):
-        while self.items:
-            item = self.items[0]
-            outcome = run_one(self.job, item, self.file_progress)
-            self.items.pop(0)
-            yield outcome
+        for item in self.items:
+            yield run_one(self.job, item, self.file_progress)
 
     def stop(self) -> list[Outcome]:
         return []
