@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	else \
 		$(PY) -m pip install -q $(TORCH_CPU) || $(PY) -m pip install -q --index-url $(CPU_INDEX) torch; \
 	fi
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,cluster]'
 	touch $@
 
 venv: $(VENV)/.installed

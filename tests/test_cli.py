@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from speechinpaint.audio import load_audio
+from speechinpaint.batch import RECORD_NAME
 from speechinpaint.cli import main
 from speechinpaint.masks import Mask, Region, coverage, gap_sample_mask, load_mask, mask_path_for, save_mask
 from speechinpaint.dsp.spectral import SEED_GRID
@@ -119,7 +120,7 @@ def test_restore_folder_with_each_method(capsys, tmp_path, clean_dir, corrupted_
         rc, err = run(capsys, "restore", corrupted_dir, "-o", out, "--method", method, "--reference", clean_dir,
                       "--iterations", 16)
         assert rc == 0, err
-        assert out_files(out) == sorted(OUT_NAMES)
+        assert out_files(out) == sorted([*OUT_NAMES, RECORD_NAME])  # the batch record beside the outputs
         scores[method] = np.mean([
             lsd(load_audio(clean_dir / c), load_audio(out / o)) for c, o in zip(CLEAN_NAMES, OUT_NAMES)
         ])
@@ -140,7 +141,7 @@ def test_restore_single_files(capsys, tmp_path, clean_dir, corrupted_dir):
                   "--mask", corrupted_dir / "sub" / "b.mask.json", "--reference", clean_dir / "sub" / "b.flac",
                   "--iterations", 8)
     assert rc == 0, err
-    assert out_files(tmp_path / "into") == ["b.flac"]
+    assert out_files(tmp_path / "into") == ["b.flac", RECORD_NAME]
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_INPUTS))

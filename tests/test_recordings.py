@@ -20,6 +20,7 @@ import torch
 
 import speechinpaint
 from speechinpaint.audio import load_audio, resample
+from speechinpaint.batch import RECORD_NAME
 from speechinpaint.cli import main
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.inpainter import Inpainter
@@ -163,7 +164,7 @@ def test_a_folder_keeps_names_formats_and_a_closing_line(capsys, tmp_path):
     assert rc == 1 and err.strip().splitlines()[-1] == "2 corrupted, 1 failed (see above)"
     rc, err = run(capsys, "restore", tmp_path / "bad", "-o", tmp_path / "new/dir/", "--method", "interp")
     assert rc == 0 and err.strip().splitlines()[-1] == "2 restored, 0 failed", err
-    assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == ["a.flac", "b.wav"]
+    assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == ["a.flac", "b.wav", RECORD_NAME]
     assert sf.info(tmp_path / "new" / "dir" / "a.flac").samplerate == rate
 
 

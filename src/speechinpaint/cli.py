@@ -30,7 +30,7 @@ def cmd_restore(args) -> int:
     torch_device(args.device)  # before any file or weights are read
     return restore_files(args.input, args.output, args.method, args.mask, args.checkpoint, args.reference,
                          args.iterations, args.device, args.sample_rate, args.subtype, args.detect or KINDS,
-                         args.save_mask)
+                         args.save_mask, args.workers, args.ray, args.resume)
 
 
 def cmd_evaluate(args) -> int:
@@ -38,7 +38,7 @@ def cmd_evaluate(args) -> int:
     from .metrics import METRICS, parse_metrics
 
     metrics = parse_metrics(args.metrics) if args.metrics is not None else METRICS
-    return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.jobs, metrics)
+    return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.workers, metrics, args.ray)
 
 
 def cmd_plot(args) -> int:
@@ -77,7 +77,7 @@ def cmd_detect(args) -> int:
 
     torch_device(args.device)
 
-    return detect_files(args.input, args.output, args.device, args.detect)
+    return detect_files(args.input, args.output, args.device, args.detect, args.workers, args.ray, args.resume)
 
 
 def cmd_demo(args) -> int:
@@ -157,6 +157,17 @@ def byte_size(text: str) -> int:
     return int(value)
 
 
+def add_batch_arguments(parser: argparse.ArgumentParser, record: bool = True, aliases: tuple[str, ...] = ()) -> None:
+    """How a folder runs: on this machine's cores or a Ray cluster, and (with a record) resumed (batch.py)."""
+    parser.add_argument("--workers", *aliases, type=int_in(1), default=None,
+                        help="processes on this machine, each with its share of the cores (default: one per core)")
+    parser.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster: 'auto' (RAY_ADDRESS or the running "
+                        "cluster) or HOST:PORT; inputs and outputs must be on storage every node mounts")
+    if record:
+        parser.add_argument("--resume", action="store_true", help="skip the files OUT/speechinpaint-batch.jsonl "
+                            "records as finished (their outputs exist) and do the rest")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="speechinpaint", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"speechinpaint {__version__}")
@@ -190,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--detect", type=kinds_list, default=None, help="with --mask auto: what to look for (default: "
                    "holes,gaps,band)")
     r.add_argument("--save-mask", action="store_true", help="also write the mask used as NAME.mask.json beside the output")
+    add_batch_arguments(r)
     r.set_defaults(func=cmd_restore)
 
     e = sub.add_parser("evaluate", help="score restored audio against the clean original (STOI, PESQ, ViSQOL, "
@@ -199,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mask", help="mask file or folder for LSD inside the mask (default: beside the estimate)")
     e.add_argument("--json", help="write per-file rows and the summary as JSON")
     e.add_argument("--csv", help="write per-file rows as CSV")
-    e.add_argument("--jobs", type=int, default=None, help="parallel workers (default: CPU cores)")
+    add_batch_arguments(e, record=False, aliases=("--jobs",))
     e.add_argument("--metrics", help="comma list of metrics to score (default: all of stoi,estoi,pesq,visqol,plcmos,"
                    "dnsmos_sig,dnsmos_bak,dnsmos_ovrl,lsd,lsd_high,lsd_mask,si_sdr)")
     e.set_defaults(func=cmd_evaluate)
@@ -232,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("-o", "--output", required=True, help="mask file (NAME.mask.json) or folder")
     dt.add_argument("--device", default="cpu", help="torch device of the holes detector (cpu, cuda, mps)")
     dt.add_argument("--detect", type=kinds_list, default=KINDS, help="what to look for (default: holes,gaps,band)")
+    add_batch_arguments(dt)
     dt.set_defaults(func=cmd_detect)
 
     dm = sub.add_parser("demo", help="corrupt and restore the bundled example, print the table")

@@ -38,10 +38,12 @@ import torch
 from scipy import ndimage
 
 from .audio import MIN_SAMPLES, SAMPLE_RATE, SILENCE_PEAK, read_recording, resample
+from .batch import run_batch
 from .dsp.spectral import MODEL_GRID, StftGrid
 from .errors import SpeechInpaintError
-from .files import file_pairs, for_each_file
+from .files import batch_folder, file_pairs
 from .hole_detector import HoleDetector
+from .jobs import FileJob, FileResult, Item
 from .masks import MASK_SUFFIX, Mask, Region, cells_to_rectangles, save_mask, true_runs
 
 KINDS = ("holes", "gaps", "band")
@@ -301,20 +303,34 @@ def detect_signal(signal: np.ndarray, sample_rate: int, kinds: tuple[str, ...] =
     return found
 
 
-def detect_files(input: str | Path, output: str | Path, device: str = "cpu", kinds: tuple[str, ...] = KINDS) -> int:
+@dataclass(frozen=True)
+class DetectJob(FileJob):
+    """`speechinpaint detect` on one file: its mask written as NAME.mask.json (batch.py runs it)."""
+
+    device: str = "cpu"
+    kinds: tuple[str, ...] = KINDS
+
+    done = "detected"
+
+    def prepare(self) -> HoleDetector:
+        return shipped_detector(self.device)
+
+    def run(self, detector: HoleDetector, item: Item, file_progress: bool) -> FileResult:
+        recording = read_recording(item.input)
+        try:
+            found = detect_signal(recording.samples, recording.sample_rate, self.kinds, detector)
+        except SpeechInpaintError as exc:
+            raise SpeechInpaintError(f"{item.input}: {exc}") from None
+        save_mask(item.output, found.mask)
+        return FileResult(found.summary(), (), recording.num_samples / recording.sample_rate)
+
+
+def detect_files(input: str | Path, output: str | Path, device: str = "cpu", kinds: tuple[str, ...] = KINDS,
+                 workers: int | None = 1, ray: str | None = None, resume: bool = False) -> int:
     """`speechinpaint detect IN -o OUT`: a file gives one mask file, a folder a folder of NAME.mask.json,
-    each in its file's own terms, with one line per file of what was found; returns the exit status."""
+    each in its file's own terms, with one line per file of what was found; workers, ray, resume: how
+    the batch runs (batch.run_batch); returns the exit status."""
     pairs = file_pairs(input, output, suffix=MASK_SUFFIX)
     if Path(input).is_file() and not pairs[0][1].name.endswith(".json"):
         raise SpeechInpaintError(f"{pairs[0][1]}: a mask file must end in {MASK_SUFFIX}")
-
-    def work(path: Path, out: Path, name: str) -> None:
-        recording = read_recording(path)
-        try:
-            found = detect_signal(recording.samples, recording.sample_rate, kinds, device=device)
-        except SpeechInpaintError as exc:
-            raise SpeechInpaintError(f"{path}: {exc}") from None
-        save_mask(out, found.mask)
-        print(f"{name}: {found.summary()}")
-
-    return for_each_file(pairs, work, "detect", "detected")
+    return run_batch(DetectJob(device, tuple(kinds)), pairs, "detect", batch_folder(input, output), workers, ray, resume)

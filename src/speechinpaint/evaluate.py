@@ -44,8 +44,10 @@ def _init_worker() -> None:
     use_one_thread()
 
 
-def _parallel(fn: Callable, calls: Sequence[tuple], jobs: int | None, desc: str, progress: bool) -> list:
-    """[fn(*c) for c in calls] over `jobs` worker processes, in input order, with a progress bar.
+def _parallel(fn: Callable, calls: Sequence[tuple], jobs: int | None, desc: str, progress: bool,
+              ray_address: str | None = None, paths: Sequence[str] = ()) -> list:
+    """[fn(*c) for c in calls] over `jobs` worker processes (or Ray tasks on the cluster at ray_address,
+    each node first checked to see `paths`: cluster.py), in input order, with a progress bar.
 
     A failed call yields its exception in its place, so one bad file does not lose the others' scores.
     Workers are forked where the system can (a spawned worker spends seconds re-importing torch) and
@@ -54,11 +56,15 @@ def _parallel(fn: Callable, calls: Sequence[tuple], jobs: int | None, desc: str,
     """
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if jobs < 1:
-        raise SpeechInpaintError(f"--jobs must be at least 1 (got {jobs})")
+        raise SpeechInpaintError(f"--workers must be at least 1 (got {jobs})")
     jobs = min(jobs, max(len(calls), 1))
     results: list = [None] * len(calls)
     bar = tqdm(total=len(calls), desc=desc, unit="file", disable=not progress or len(calls) < 2, file=sys.stderr)
     with bar:
+        if ray_address is not None:
+            from .cluster import map_calls
+
+            return map_calls(ray_address, fn, list(calls), list(paths), _init_worker, bar.update)
         if jobs == 1:
             for i, c in enumerate(calls):
                 try:
@@ -258,9 +264,10 @@ def _check_output(path: str | Path | None, option: str) -> None:
 
 def evaluate_files(reference: str | Path, estimate: str | Path, mask: str | Path | None = None,
                    json_path: str | Path | None = None, csv_path: str | Path | None = None, jobs: int | None = None,
-                   metrics: Sequence[str] = METRICS) -> int:
+                   metrics: Sequence[str] = METRICS, ray: str | None = None) -> int:
     """`speechinpaint evaluate`: per-file rows, then the mean ± sd table; optionally the rows as JSON
-    and CSV; returns the exit status (1 if any file failed). `metrics` (default all) picks the columns."""
+    and CSV; returns the exit status (1 if any file failed). `metrics` (default all) picks the columns;
+    jobs: worker processes (default one per core); ray: score on that Ray cluster instead."""
     metrics = check_metrics(metrics)
     _check_output(json_path, "--json")
     _check_output(csv_path, "--csv")
@@ -269,7 +276,10 @@ def evaluate_files(reference: str | Path, estimate: str | Path, mask: str | Path
     for out in (json_path, csv_path):
         if out:
             refuse_overwrite(out, inputs)
-    results = _parallel(score_files, [(*pair, metrics) for pair in pairs], jobs, "evaluate", progress=True)
+    if ray is not None:  # paths as every node names them on the shared storage
+        pairs = [(name, *(None if p is None else Path(os.path.abspath(p)) for p in paths)) for name, *paths in pairs]
+    calls = [(*pair, metrics) for pair in pairs]
+    results = _parallel(score_files, calls, jobs, "evaluate", True, ray, [str(pairs[0][1])] if pairs else [])
     rows = [r for r in results if isinstance(r, dict)]
     failed = [{"name": p[0], "error": str(r)} for p, r in zip(pairs, results) if isinstance(r, Exception)]
     for f in failed:

@@ -47,6 +47,11 @@ def is_folder_target(path: str | os.PathLike) -> bool:
     return Path(text).is_dir() or text.endswith(("/", os.sep))
 
 
+def batch_folder(inp: str | os.PathLike, out: str | os.PathLike) -> Path | None:
+    """The output folder of a command whose output is a folder (where its batch record goes), else None."""
+    return Path(out) if Path(inp).is_dir() or is_folder_target(out) else None
+
+
 def file_pairs(inp: str | os.PathLike, out: str | os.PathLike, suffix: str | None = None) -> list[tuple[Path, Path, str]]:
     """(input file, output file, relative name) for a file or every audio file of a folder.
 
@@ -206,3 +211,17 @@ def check_room(outputs: list[tuple[Path, int]]) -> None:
         if total > free:
             raise SpeechInpaintError(f"{first}: not enough free space ({total / 1e6:,.1f} MB to write, "
                                      f"{free / 1e6:,.1f} MB free)")
+def remove_partial_files(outputs: list[Path]) -> None:
+    """Remove the temporary files that atomic writes of these outputs (or of files named after them, as
+    NAME.mask.json) left behind: a worker killed mid-write cannot remove its own."""
+    stems: dict[Path, set[str]] = {}
+    for out in outputs:
+        stems.setdefault(out.parent, set()).add(out.name.split(".")[0])
+    for folder, names in stems.items():
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.startswith(".") and ".part" in entry and entry[1:].split(".")[0] in names:
+                (folder / entry).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ reconstructed, time gaps spliced into the untouched waveform. The network's rest
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +19,15 @@ from .audio import check_readable, check_signal, container_for, load_audio, outp
 from .baselines.ar import ArRestorer
 from .baselines.sbr import SbrRestorer
 from .baselines.seed_mfcc import SeedMLP, restore_seed_mfcc
+from .batch import run_batch
 from .detection import KINDS, detect_signal
 from .dsp.interpolation import interpolate_log_magnitude
 from .dsp.phase import DEFAULT_ITERS
 from .dsp.spectral import MODEL_GRID, log_magnitude
 from .errors import SpeechInpaintError
-from .files import AUDIO_SUFFIXES, atomic_write_all, check_room, file_pairs, for_each_file, refuse_overwrite
+from .files import AUDIO_SUFFIXES, atomic_write_all, batch_folder, check_room, file_pairs, refuse_overwrite
 from .inpainter import Inpainter
+from .jobs import FileJob, FileResult, Item
 from .masks import Mask, load_mask, mask_path_for, mask_writer, missing_bins, read_mask_file
 from .peers.opus import METHODS as OPUS_METHODS, OpusRestorer
 from .reconstruction import restore_from_magnitude
@@ -135,15 +137,76 @@ def reference_file(reference: Path, name: str) -> Path:
     return ref
 
 
+@dataclass(frozen=True)
+class RestoreJob(FileJob):
+    """`speechinpaint restore` on one file (batch.py runs it in this process, a worker or a Ray task)."""
+
+    method: str = "model"
+    mask: str | None = None
+    checkpoint: str | None = None
+    reference: str | None = None
+    iterations: int | None = None
+    device: str = "cpu"
+    sample_rate: int | None = None
+    subtype: str | None = None
+    detect: tuple[str, ...] = KINDS
+    save_mask: bool = False
+
+    done = "restored"
+    path_fields = ("mask", "checkpoint", "reference")
+
+    def per_file(self) -> bool:
+        """The clean signal is each file's own, so a method that takes it gets a restorer per file."""
+        return self.reference is not None and self.method in TAKES_REFERENCE
+
+    def prepare(self) -> Restorer | None:
+        return None if self.per_file() else make_restorer(self.method, self.iterations, self.checkpoint, self.device)
+
+    def run(self, shared: Restorer | None, item: Item, file_progress: bool) -> FileResult:
+        src, dst, name = Path(item.input), Path(item.output), item.name
+        recording = read_recording(src)
+        rate, channels, n = recording.sample_rate, recording.channels, recording.num_samples
+        check_signal(recording.samples.mean(axis=0).astype(np.float32), str(src))
+        line, notes = None, []
+        if self.mask == "auto":
+            found = detect_signal(recording.samples, rate, self.detect, device=self.device)
+            file_mask = found.mask
+            extending = self.sample_rate is not None and self.sample_rate > rate and rate < 16000
+            line = found.summary("nothing found: copied unchanged" if not extending else "nothing found")
+            line += f"; extending the band above {rate // 2} Hz" if extending else ""
+        else:
+            file_mask = load_mask(self.mask or mask_path_for(src), n, rate, channels)
+        restorer = shared or make_restorer(self.method, self.iterations, self.checkpoint, self.device,
+                                           load_audio(reference_file(Path(self.reference), name)))
+        out_rate = self.sample_rate or rate
+        seconds = n / rate
+        progress = Progress(seconds, name, "s of audio", enabled=file_progress and seconds > LONG_SECONDS,
+                            parts=channels)
+        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress)
+        progress.close()
+        chosen, note = output_subtype(dst, recording.subtype, self.subtype, recording.container)
+        if note:
+            notes.append(note)
+        writes = [(dst, recording_writer(dst, restored, out_rate, chosen))]
+        if self.save_mask:
+            out_mask = mask_at_output(file_mask, rate, out_rate, restored.shape[1])
+            target = mask_path_for(dst)
+            refuse_overwrite(target, [src, mask_path_for(src)])
+            writes.append((target, mask_writer(target, out_mask)))
+        atomic_write_all(writes)
+        return FileResult(line, tuple(notes), seconds)
+
+
 def restore_files(input: str | Path, output: str | Path, method: str = "model", mask: str | None = None,
                   checkpoint: str | None = None, reference: str | None = None, iterations: int | None = None,
                   device: str = "cpu", sample_rate: int | None = None, subtype: str | None = None,
-                  detect: tuple[str, ...] = KINDS, save_mask: bool = False) -> int:
+                  detect: tuple[str, ...] = KINDS, save_mask: bool = False, workers: int | None = 1,
+                  ray: str | None = None, resume: bool = False) -> int:
     """`speechinpaint restore`: every file in its own terms (rate, channels, format; recording.py) with
     its mask: NAME.mask.json beside it, `mask`, or "auto" to detect it (one line per file says what was
     found; `detect` chooses the kinds, `save_mask` writes the mask beside the output). sample_rate: the
     output's rate (a higher one than the input's extends the band); subtype: the output's sample format.
-    Returns the exit status (1 if any file failed)."""
+    workers, ray, resume: how the batch runs (batch.run_batch). Returns the exit status (1 if any file failed)."""
     if method in NEEDS_REFERENCE and not reference:
         raise SpeechInpaintError(f"the {method} method needs --reference CLEAN (file or folder)")
     if sample_rate is not None and sample_rate < 8000:
@@ -156,41 +219,9 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
         refuse_overwrite(dst, [mask if mask not in (None, "auto") else mask_path_for(src),
                                reference_file(Path(reference), name) if reference else None])
     check_before_loading(pairs, mask, sample_rate, subtype)
-    # The clean signal is each file's own, so a method that takes it gets a restorer per file.
-    per_file = reference is not None and method in TAKES_REFERENCE
-    shared = None if per_file else make_restorer(method, iterations, checkpoint, device)
-
-    def work(src: Path, dst: Path, name: str) -> None:
-        recording = read_recording(src)
-        rate, channels, n = recording.sample_rate, recording.channels, recording.num_samples
-        check_signal(recording.samples.mean(axis=0).astype(np.float32), str(src))
-        if mask == "auto":
-            found = detect_signal(recording.samples, rate, detect, device=device)
-            file_mask = found.mask
-            extending = sample_rate is not None and sample_rate > rate and rate < 16000
-            line = found.summary("nothing found: copied unchanged" if not extending else "nothing found")
-            print(f"{name}: {line}" + (f"; extending the band above {rate // 2} Hz" if extending else ""))
-        else:
-            file_mask = load_mask(mask or mask_path_for(src), n, rate, channels)
-        restorer = shared or make_restorer(method, iterations, checkpoint, device,
-                                           load_audio(reference_file(Path(reference), name)))
-        out_rate = sample_rate or rate
-        seconds = n / rate
-        progress = Progress(seconds, name, "s of audio", enabled=seconds > LONG_SECONDS, parts=channels)
-        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress)
-        progress.close()
-        chosen, note = output_subtype(dst, recording.subtype, subtype, recording.container)
-        if note:
-            print(note, file=sys.stderr)
-        writes = [(dst, recording_writer(dst, restored, out_rate, chosen))]
-        if save_mask:
-            out_mask = mask_at_output(file_mask, rate, out_rate, restored.shape[1])
-            target = mask_path_for(dst)
-            refuse_overwrite(target, [src, mask_path_for(src)])
-            writes.append((target, mask_writer(target, out_mask)))
-        atomic_write_all(writes)
-
-    return for_each_file(pairs, work, "restore", "restored")
+    job = RestoreJob(method, mask, checkpoint, reference, iterations, device, sample_rate, subtype, tuple(detect),
+                     save_mask)
+    return run_batch(job, pairs, "restore", batch_folder(input, output), workers, ray, resume)
 
 
 # Bytes per sample of the subtypes a restore writes, for the free-space estimate (2 for any other).
