@@ -51,11 +51,12 @@ def hiding_prefix(folder: Path) -> tuple[str, ...] | None:
 @pytest.fixture(scope="module")
 def cluster():
     """Two nodes of one CPU each; the second cannot see the folder `cluster.hidden`. Ray's health check
-    declares a node that stops answering dead after about 3 s instead of its default 15-30 s."""
+    declares a node that stops answering dead after about 10 s instead of its default 15-30 s (not sooner:
+    on a loaded machine a live node can miss a few 1 s checks)."""
     root = Path(tempfile.mkdtemp(prefix="si-ray-"))  # short: Ray's socket paths live under it
     loop = LoopbackCluster(root, {"PYTHONPATH": os.pathsep.join(sys.path), "RAY_health_check_initial_delay_ms": "1000",
-                                  "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
-                                  "RAY_health_check_failure_threshold": "3"})
+                                  "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "2000",
+                                  "RAY_health_check_failure_threshold": "5"})
     loop.hidden = root / "hidden"
     loop.hidden.mkdir()
     prefix = hiding_prefix(loop.hidden)

@@ -81,6 +81,11 @@ def _unseen(checks: list[tuple[str, str | None]]) -> tuple[str, list[str]]:
     return f"{socket.gethostname()} (node {ray.get_runtime_context().get_node_id()[:8]})", unseen
 
 
+def alive_nodes(ray) -> set[str]:
+    """The IDs of the nodes the cluster counts as alive now."""
+    return {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+
+
 def check_shared(ray, paths: list[str], out_dir: Path | None) -> None:
     """Refuse, before any work, a cluster with a node that cannot see one of `paths` or the output
     folder (checked with a fresh file the driver writes there, so a folder of the same name on a node's
@@ -95,7 +100,7 @@ def check_shared(ray, paths: list[str], out_dir: Path | None) -> None:
         token = out_dir / f".speechinpaint-probe-{uuid.uuid4().hex}"
         token.write_text(token.name)
         checks.insert(0, (str(token), token.name))
-    nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+    nodes = [n for n in ray.nodes() if n["NodeID"] in alive_nodes(ray) and n["Resources"].get("CPU", 0) > 0]
     probe = ray.remote(_unseen)
     try:
         refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
@@ -104,10 +109,17 @@ def check_shared(ray, paths: list[str], out_dir: Path | None) -> None:
         if late:
             raise SpeechInpaintError(f"--ray: {len(late)} of {len(nodes)} nodes did not answer the storage check "
                                      f"within {PROBE_SECONDS:.0f} s")
-        for node, unseen in ray.get(ready):
+        for ref, node in zip(refs, nodes):
+            try:
+                name, unseen = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # a node that left since it was listed takes no work
+                if node["NodeID"] not in alive_nodes(ray):
+                    continue
+                raise SpeechInpaintError(f"--ray: the storage check failed on node {node['NodeID'][:8]} "
+                                         f"({str(exc).splitlines()[0]})") from None
             if unseen:
                 path = out_dir if token is not None and unseen[0] == str(token) else unseen[0]
-                raise SpeechInpaintError(f"{path}: not visible on the cluster node {node}; inputs and outputs must "
+                raise SpeechInpaintError(f"{path}: not visible on the cluster node {name}; inputs and outputs must "
                                          "be on storage every node mounts at the same path")
     except BaseException:
         if created:  # a refused batch leaves nothing behind, not even its output folder
