@@ -44,6 +44,10 @@ LONG_SECONDS = 30.0
 class ZeroRestorer(Restorer):
     """The corrupted audio as it is: the floor every method must beat."""
 
+    def __init__(self):
+        super().__init__()
+        self.full_band = False  # nothing restored above 8 kHz either
+
     def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         return np.asarray(audio, dtype=np.float32)
 
