@@ -15,10 +15,11 @@ import torch
 from speechinpaint.audio import resample
 from speechinpaint.dsp.upper_band import SPLIT_HZ, restore_upper_band, stretches
 from speechinpaint.inpainter import Inpainter
-from speechinpaint.masks import Mask, Region, gap_sample_mask, missing_bins, rasterise
+from speechinpaint.masks import Mask, Region, gap_sample_mask, load_mask, missing_bins, rasterise
 from speechinpaint.recording import native_grid
 
 from conftest import DATA
+from test_cli import assert_one_error_line, run
 
 STARTS = (0.55, 1.05, 1.55, 2.05)  # seconds: speech, pauses and fricatives of the clip
 KINDS = {"burst": (0.25, 0.0, None), "dropout": (0.06, 0.0, None), "above": (0.25, 9000.0, 14000.0),
@@ -134,3 +135,26 @@ def test_stretches_cover_every_frame_once_with_context():
     owns = [own for _, own, _ in pieces]
     assert owns == [(100, 120), (300, 550), (550, 800), (800, 900)]
     assert [(first, last) for first, _, last in pieces] == [(90, 130), (290, 560), (540, 810), (790, 910)]
+
+
+def test_corrupt_places_holes_up_to_the_files_nyquist_or_max_freq(capsys, tmp_path):
+    rate = 48000
+    sf.write(tmp_path / "clean.wav", clean_at(rate), rate, subtype="PCM_24")
+    rc, err = run(capsys, "corrupt", tmp_path / "clean.wav", "-o", tmp_path / "full.wav", "--kind", "holes")
+    assert rc == 0, err
+    mask = load_mask(tmp_path / "full.mask.json")
+    assert (mask.sample_rate, mask.num_samples) == (rate, len(clean_at(rate)))
+    assert max(r.f1 for r in mask.regions) > 20000 and min(r.f0 for r in mask.regions) < 4000
+    # The marked bins above 8 kHz are emptied at the file's own rate.
+    grid = native_grid(rate)
+    spec = lambda p: grid.stft(torch.from_numpy(sf.read(p, dtype="float32")[0])).abs().numpy() ** 2  # noqa: E731
+    upper = rasterise(mask, grid) & (grid.bin_freqs() > 8000)[:, None]
+    assert spec(tmp_path / "full.wav")[upper].sum() < 0.05 * spec(tmp_path / "clean.wav")[upper].sum()
+    rc, err = run(capsys, "corrupt", tmp_path / "clean.wav", "-o", tmp_path / "low.wav", "--kind", "holes",
+                  "--max-freq", 12000)
+    assert rc == 0, err
+    assert max(r.f1 for r in load_mask(tmp_path / "low.mask.json").regions) <= 12000
+    rc, err = run(capsys, "corrupt", tmp_path / "clean.wav", "-o", tmp_path / "bad.wav", "--kind", "holes",
+                  "--max-freq", 30000)
+    assert_one_error_line(rc, err, "--max-freq must lie between 1000 Hz")
+    assert not (tmp_path / "bad.wav").exists()

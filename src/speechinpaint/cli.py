@@ -15,7 +15,7 @@ def cmd_corrupt(args) -> int:
     from .corruptions import corrupt_files
 
     return corrupt_files(args.input, args.output, args.kind, args.seed, args.coverage, args.loss_rate, args.cutoff_hz,
-                         args.subtype)
+                         args.subtype, args.max_freq)
 
 
 def cmd_restore(args) -> int:
@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--coverage", type=float, default=0.30, help="holes: fraction of the spectrogram area")
     c.add_argument("--loss-rate", type=float, default=0.2, help="gaps: fraction of 20 ms packets lost")
     c.add_argument("--cutoff-hz", type=float, default=4000.0, help="band: upper band edge kept")
+    c.add_argument("--max-freq", type=float, help="holes: the top of the band they are placed in, in Hz "
+                   "(default: the file's Nyquist frequency)")
     c.add_argument("--subtype", help="sample format of the output (PCM_16, PCM_24, FLOAT, ...; default: the input's)")
     c.set_defaults(func=cmd_corrupt)
 
