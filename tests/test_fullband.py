@@ -7,15 +7,18 @@ hole straddling 8 kHz."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
 from speechinpaint.audio import resample
+from speechinpaint.cli import main
 from speechinpaint.dsp.upper_band import SPLIT_HZ, restore_upper_band, stretches
 from speechinpaint.inpainter import Inpainter
-from speechinpaint.masks import Mask, Region, gap_sample_mask, load_mask, missing_bins, rasterise
+from speechinpaint.masks import Mask, Region, gap_sample_mask, load_mask, missing_bins, rasterise, save_mask
 from speechinpaint.recording import native_grid
 
 from conftest import DATA
@@ -158,3 +161,37 @@ def test_corrupt_places_holes_up_to_the_files_nyquist_or_max_freq(capsys, tmp_pa
                   "--max-freq", 30000)
     assert_one_error_line(rc, err, "--max-freq must lie between 1000 Hz")
     assert not (tmp_path / "bad.wav").exists()
+
+
+def test_evaluate_and_plot_take_a_48k_file_with_its_own_mask(capsys, tmp_path, model):
+    rate = 48000
+    clean = clean_at(rate)
+    bad, mask = damaged(clean, rate, "burst")
+    sf.write(tmp_path / "clean.wav", clean, rate, subtype="PCM_24")
+    sf.write(tmp_path / "bad.wav", bad, rate, subtype="PCM_24")
+    save_mask(tmp_path / "bad.mask.json", mask)
+    rc, err = run(capsys, "restore", tmp_path / "bad.wav", "-o", tmp_path / "fixed.wav")
+    assert rc == 0, err
+    rows = {}
+    for name in ("bad", "fixed"):
+        rc, err = run(capsys, "evaluate", "--reference", tmp_path / "clean.wav", "--estimate", tmp_path / f"{name}.wav",
+                      "--mask", tmp_path / "bad.mask.json", "--json", tmp_path / f"{name}.json", "--jobs", 1,
+                      "--metrics", "pesq,lsd_mask,lsd_full,lsd_above_8k,lsd_above_8k_mask,visqol_audio")
+        assert rc == 0, err
+        rows[name] = json.loads((tmp_path / f"{name}.json").read_text())["files"][0]
+    for key in ("pesq", "lsd_mask", "lsd_full", "lsd_above_8k", "lsd_above_8k_mask", "visqol_audio"):
+        assert rows["bad"][key] is not None and rows["fixed"][key] is not None, key
+    # The burst's band above 8 kHz is gone: far closer to the clean band inside the mask, and over it all.
+    assert rows["fixed"]["lsd_above_8k_mask"] < 0.5 * rows["bad"]["lsd_above_8k_mask"]
+    assert rows["fixed"]["lsd_full"] < rows["bad"]["lsd_full"]
+    assert rows["fixed"]["visqol_audio"] > rows["bad"]["visqol_audio"]
+    rc, err = run(capsys, "plot", tmp_path / "clean.wav", tmp_path / "bad.wav", tmp_path / "fixed.wav",
+                  "-o", tmp_path / "fig.png")
+    assert rc == 0, err
+    assert (tmp_path / "fig.png").stat().st_size > 20000
+    # A 16 kHz file's evaluation has no full-band columns.
+    sf.write(tmp_path / "c16.wav", resample(clean, rate, 16000), 16000)
+    assert main(["evaluate", "--reference", str(tmp_path / "c16.wav"), "--estimate", str(tmp_path / "c16.wav"),
+                 "--metrics", "lsd,lsd_full", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "LSD" in out and "LSD full" not in out

@@ -27,9 +27,9 @@ def cmd_restore(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_files
-    from .metrics import METRICS, parse_metrics
+    from .metrics import ALL_METRICS, parse_metrics
 
-    metrics = parse_metrics(args.metrics) if args.metrics is not None else METRICS
+    metrics = parse_metrics(args.metrics) if args.metrics is not None else ALL_METRICS
     return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.jobs, metrics)
 
 
@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--csv", help="write per-file rows as CSV")
     e.add_argument("--jobs", type=int, default=None, help="parallel workers (default: CPU cores)")
     e.add_argument("--metrics", help="comma list of metrics to score (default: all of stoi,estoi,pesq,visqol,plcmos,"
-                   "dnsmos_sig,dnsmos_bak,dnsmos_ovrl,lsd,lsd_high,lsd_mask,si_sdr)")
+                   "dnsmos_sig,dnsmos_bak,dnsmos_ovrl,lsd,lsd_high,lsd_mask,si_sdr, and above 16 kHz lsd_full,lsd_above_8k,"
+                   "lsd_above_8k_mask,visqol_audio)")
     e.set_defaults(func=cmd_evaluate)
 
     pl = sub.add_parser("plot", help="three aligned spectrograms with the mask outlined")
