@@ -35,8 +35,9 @@ TIE_HZ = 4000.0
 LOG_MEAN_BIAS = float(np.euler_gamma / 2)
 # How much of the tie band's level moves the estimate (benchmarks/fullband.py).
 TIE_SHARE = 1.0
-# Phase iterations on the upper band: noise-like, so few are needed (benchmarks/fullband.py).
-UPPER_ITERS = 8
+# Phase iterations on the upper band: noise-like, so few are needed (4, 8 and 16 score the same in
+# benchmarks/fullband.py).
+UPPER_ITERS = 4
 # Known signal kept on each side of the masked frames for the interpolation, and frames beyond it for
 # the STFT's own edges.
 CONTEXT_SECONDS = 0.1
@@ -55,20 +56,23 @@ def upper_bins(mask: Mask, grid: StftGrid) -> np.ndarray:
     return out
 
 
-def estimate_log_magnitude(log_mag: torch.Tensor, upper: torch.Tensor, freqs: np.ndarray) -> torch.Tensor:
+def estimate_log_magnitude(log_mag: torch.Tensor, upper: torch.Tensor, freqs: np.ndarray,
+                           tie_share: float = TIE_SHARE, bias: float = LOG_MEAN_BIAS) -> torch.Tensor:
     """Log-magnitude [F, T] with the `upper` bins estimated (module doc); the others unchanged."""
     tie = torch.from_numpy((freqs >= TIE_HZ) & (freqs < SPLIT_HZ))
-    level = TIE_SHARE * log_mag[tie].mean(dim=0)  # the restored tie band's level per frame
-    estimate = interpolate_log_magnitude(log_mag - level, upper) + level + LOG_MEAN_BIAS
+    level = tie_share * log_mag[tie].mean(dim=0)  # the restored tie band's level per frame
+    estimate = interpolate_log_magnitude(log_mag - level, upper) + level + bias
     return torch.where(upper, estimate, log_mag)
 
 
 def restore_upper_band(signal: np.ndarray, mask: Mask, grid: StftGrid, iterations: int = UPPER_ITERS,
-                       kept: np.ndarray | None = None, reference: np.ndarray | None = None) -> np.ndarray:
+                       kept: np.ndarray | None = None, reference: np.ndarray | None = None,
+                       **estimate_options) -> np.ndarray:
     """signal (one channel at the mask's rate, the band below SPLIT_HZ already restored) with the masked
     bins above SPLIT_HZ estimated (module doc); a new float64 array, equal to `signal` wherever no
     masked bin reaches. kept: samples [n] known to be intact (a gaps-only mask's), held by the phase
-    iterations. reference: the clean signal, whose magnitude then replaces the estimate (the oracle)."""
+    iterations. reference: the clean signal, whose magnitude then replaces the estimate (the oracle).
+    estimate_options: tie_share, bias of estimate_log_magnitude (benchmarks/fullband.py's ablations)."""
     out = np.array(signal, dtype=np.float64)
     n = len(out)
     upper = upper_bins(mask, grid)
@@ -90,7 +94,7 @@ def restore_upper_band(signal: np.ndarray, mask: Mask, grid: StftGrid, iteration
         applied = holes & torch.from_numpy(frames < own[1])
         source = spec if reference is None else grid.stft(torch.from_numpy(reference[start:stop].astype(np.float32)))
         log_mag = log_magnitude(source)
-        target = log_mag if reference is not None else estimate_log_magnitude(log_mag, holes, freqs)
+        target = log_mag if reference is not None else estimate_log_magnitude(log_mag, holes, freqs, **estimate_options)
         held = None if kept is None else (piece, torch.from_numpy(kept[start:stop]))
         rebuilt = reconstruct_spectrogram(spec, holes, target.exp(), grid, stop - start, n_iter=iterations,
                                           kept_samples=held)
