@@ -42,7 +42,7 @@ from speechinpaint.corruptions import corrupt_signal, file_seed
 from speechinpaint.dsp.interpolation import interpolate_log_magnitude
 from speechinpaint.dsp.phase import reconstruct
 from speechinpaint.dsp.spectral import log_magnitude
-from speechinpaint.dsp.upper_band import UPPER_ITERS, restore_upper_band
+from speechinpaint.dsp.upper_band import restore_upper_band
 from speechinpaint.errors import SpeechInpaintError
 from speechinpaint.evaluate import format_table, summarise
 from speechinpaint.inpainter import Inpainter
@@ -108,14 +108,11 @@ def interp_native(bad: np.ndarray, mask: Mask) -> np.ndarray:
     return np.where(gap, out, bad) if gaps_only else out.astype(np.float64)
 
 
-def upper_only(low: np.ndarray, bad: np.ndarray, mask: Mask, reference: np.ndarray | None = None,
-               **options) -> np.ndarray:
-    """The band above 8 kHz restored on a restoration below it, spliced as restore_channel splices."""
+def upper_only(low: np.ndarray, mask: Mask, reference: np.ndarray | None = None, **options) -> np.ndarray:
+    """The band above 8 kHz restored on a restoration below it, as restore_channel does."""
     gaps_only = all(mask.is_full_band(r) for r in mask.regions)
-    gap = gap_sample_mask(mask)
-    out = restore_upper_band(low, mask, native_grid(mask.sample_rate), kept=~gap if gaps_only else None,
-                             reference=reference, **options)
-    return np.where(gap, out, bad) if gaps_only else out
+    return restore_upper_band(low.copy(), mask, native_grid(mask.sample_rate),
+                              kept=~gap_sample_mask(mask) if gaps_only else None, reference=reference, **options)
 
 
 def scores(clean: np.ndarray, estimate: np.ndarray, mask: Mask) -> dict:
@@ -162,10 +159,10 @@ def main() -> None:
             model.full_band = True
             run("interp (native)", lambda: interp_native(bad, mask))
             run("model", lambda: model.restore(bad, mask, rate))
-            run("oracle", lambda: upper_only(oracle.restore(bad, mask, rate).astype(np.float64), bad, mask, clean))
+            run("oracle", lambda: upper_only(oracle.restore(bad, mask, rate).astype(np.float64), mask, clean))
             if args.ablations:
                 for label, options in ablations.items():
-                    run(label, lambda: upper_only(timed["16 kHz only"], bad, mask, **options))
+                    run(label, lambda: upper_only(timed["16 kHz only"], mask, **options))
             for label, estimate in timed.items():
                 rows.setdefault(condition, {}).setdefault(label, []).append(scores(clean, estimate, mask))
         voices = len({n.rsplit("_desc_", 1)[-1] for n, _, _ in clips})

@@ -134,7 +134,7 @@ class Restorer:
             raise SpeechInpaintError(f"{signal.shape[1]} samples is shorter than one analysis window "
                                      f"({MIN_SAMPLES * rate // SAMPLE_RATE} samples at {rate} Hz)")
         mask = resolve_mask(mask, signal, rate)
-        out = restore_signal(self, signal, rate, mask, output_rate, progress)
+        out = restore_signal(self, signal, rate, mask, output_rate, progress, in_place=True)  # signal is a copy
         return (out[0] if mono else out).astype(np.float32)
 
     def restore_mono16(self, audio: np.ndarray, mask: Mask, progress: Progress | None = None) -> np.ndarray:
@@ -187,17 +187,28 @@ def resolve_mask(mask, signal: np.ndarray, rate: int) -> Mask:
 
 
 def restore_signal(restorer: Restorer, signal: np.ndarray, rate: int, mask: Mask, output_rate: int | None = None,
-                   progress: Progress | None = None) -> np.ndarray:
-    """[channels, samples] float64 restored at output_rate (default: rate); see the module doc."""
+                   progress: Progress | None = None, in_place: bool = False) -> np.ndarray:
+    """[channels, samples] float64 restored at output_rate (default: rate); see the module doc. With
+    in_place (a float64 signal at the output rate), the signal itself is restored and returned, so a
+    long recording is never held twice."""
     if output_rate and output_rate != rate:
         signal = np.stack([resample(ch, rate, output_rate) for ch in signal]).astype(np.float64)
         mask = mask_at_output(mask, rate, output_rate, signal.shape[1])
         rate = output_rate
-    return np.stack([restore_channel(restorer, ch, rate, mask.for_channel(c), progress) for c, ch in enumerate(signal)])
+    elif not in_place or signal.dtype != np.float64:
+        signal = np.array(signal, dtype=np.float64)
+    for c in range(signal.shape[0]):
+        restore_channel(restorer, signal[c], rate, mask.for_channel(c), progress)
+    return signal
 
 
-def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, progress: Progress | None) -> np.ndarray:
-    """One channel (float64 at rate) with its mask (same terms, no channel tags)."""
+# The correction at a recording's own rate is kept inside the mask on its STFT in pieces of this length,
+# so memory stays flat on long files.
+PIECE_SECONDS = 30.0
+
+
+def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, progress: Progress | None) -> None:
+    """Restore one channel (float64 at rate, written in place) with its mask (same terms, no channel tags)."""
     gaps_only = all(mask.is_full_band(r) for r in mask.regions)
     if rate == SAMPLE_RATE:
         x16 = x.astype(np.float32)
@@ -207,29 +218,39 @@ def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, pr
         mask16 = mask.at_rate(SAMPLE_RATE, len(x16))
     gap = gap_sample_mask(mask) if gaps_only else None
     if mask16.regions:
-        out = x + low_band_correction(restorer, x, x16, rate, mask, mask16, gaps_only, progress)
-    else:
-        if progress:
-            progress.update(len(x) / rate)
-        out = x.copy()
+        restored = restorer.restore_mono16(x16, mask16, progress)
+        if rate == SAMPLE_RATE:
+            correction = restored.astype(np.float64) - x16
+        else:  # float32, as the resampler takes it
+            correction = resample(restored - x16, SAMPLE_RATE, rate)
+            correction = np.pad(correction, (0, max(0, len(x) - len(correction))))[: len(x)]
+        if gaps_only:
+            x[gap] += correction[gap]
+        elif rate == SAMPLE_RATE:
+            x += correction
+        else:
+            add_inside_mask(x, correction, mask, native_grid(rate), SAMPLE_RATE / 2)
+    elif progress:
+        progress.update(len(x) / rate)
     if rate > SAMPLE_RATE and restorer.full_band:
-        out = restore_upper_band(out, mask, native_grid(rate), kept=None if gap is None else ~gap)
-    return np.where(gap, out, x) if gaps_only else out
+        restore_upper_band(x, mask, native_grid(rate), kept=None if gap is None else ~gap)
 
 
-def low_band_correction(restorer: Restorer, x: np.ndarray, x16: np.ndarray, rate: int, mask: Mask, mask16: Mask,
-                        gaps_only: bool, progress: Progress | None) -> np.ndarray:
-    """What the restorer changes at 16 kHz, back at the channel's rate: for holes kept only inside the
-    mask on the native STFT, up to 8 kHz; for gaps alone as it is (the caller splices it into the gaps)."""
-    correction = restorer.restore_mono16(x16, mask16, progress).astype(np.float64) - x16
-    if rate == SAMPLE_RATE:
-        return correction
-    correction = resample(correction, SAMPLE_RATE, rate).astype(np.float64)
-    correction = np.pad(correction, (0, max(0, len(x) - len(correction))))[: len(x)]
-    if gaps_only:
-        return correction
-    grid = native_grid(rate)
-    inside = missing_bins(mask, grid)
-    inside[grid.bin_freqs() > SAMPLE_RATE / 2, :] = False
-    spec = grid.stft(torch.from_numpy(correction.astype(np.float32))) * torch.from_numpy(inside)
-    return grid.istft(spec, len(x)).numpy().astype(np.float64)
+def add_inside_mask(x: np.ndarray, correction: np.ndarray, mask: Mask, grid: StftGrid, top: float) -> None:
+    """x += the correction's STFT bins inside the mask up to `top` Hz, inverted; in pieces of
+    PIECE_SECONDS (each with a window of context on both sides, starting on a frame), the same sum."""
+    n = len(x)
+    piece = max(grid.hop, int(PIECE_SECONDS * grid.sample_rate) // grid.hop * grid.hop)
+    pad = grid.n_fft
+    above = grid.bin_freqs() > top
+    for start in range(0, n, piece):
+        lo, hi = max(0, start - pad), min(n, start + piece + pad)
+        part = crop_mask(mask, lo, hi)
+        if not part.regions:
+            continue
+        inside = missing_bins(part, grid)
+        inside[above, :] = False
+        spec = grid.stft(torch.from_numpy(np.ascontiguousarray(correction[lo:hi], dtype=np.float32)))
+        kept = grid.istft(spec * torch.from_numpy(inside), hi - lo).numpy()
+        stop = min(n, start + piece)
+        x[start:stop] += kept[start - lo:stop - lo]

@@ -179,7 +179,7 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
         out_rate = sample_rate or rate
         seconds = n / rate
         progress = Progress(channels * seconds, name, "s of audio", enabled=seconds > LONG_SECONDS)
-        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress)
+        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress, in_place=True)
         progress.close()
         chosen, note = output_subtype(dst, recording.subtype, subtype, recording.container)
         if note:

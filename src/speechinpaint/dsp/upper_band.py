@@ -68,12 +68,13 @@ def estimate_log_magnitude(log_mag: torch.Tensor, upper: torch.Tensor, freqs: np
 def restore_upper_band(signal: np.ndarray, mask: Mask, grid: StftGrid, iterations: int = UPPER_ITERS,
                        kept: np.ndarray | None = None, reference: np.ndarray | None = None,
                        **estimate_options) -> np.ndarray:
-    """signal (one channel at the mask's rate, the band below SPLIT_HZ already restored) with the masked
-    bins above SPLIT_HZ estimated (module doc); a new float64 array, equal to `signal` wherever no
-    masked bin reaches. kept: samples [n] known to be intact (a gaps-only mask's), held by the phase
-    iterations. reference: the clean signal, whose magnitude then replaces the estimate (the oracle).
-    estimate_options: tie_share, bias of estimate_log_magnitude (benchmarks/fullband.py's ablations)."""
-    out = np.array(signal, dtype=np.float64)
+    """Estimate the masked bins above SPLIT_HZ of `signal` (one float64 channel at the mask's rate, the
+    band below SPLIT_HZ already restored; module doc), in place, and return it; nothing changes where
+    no masked bin reaches. kept: samples [n] known to be intact (a gaps-only mask's): held by the phase
+    iterations and never changed. reference: the clean signal, whose magnitude then replaces the
+    estimate (the oracle). estimate_options: tie_share, bias of estimate_log_magnitude
+    (benchmarks/fullband.py's ablations)."""
+    out = signal
     n = len(out)
     upper = upper_bins(mask, grid)
     if not upper.any():
@@ -99,6 +100,8 @@ def restore_upper_band(signal: np.ndarray, mask: Mask, grid: StftGrid, iteration
         rebuilt = reconstruct_spectrogram(spec, holes, target.exp(), grid, stop - start, n_iter=iterations,
                                           kept_samples=held)
         change = grid.istft(torch.where(applied, rebuilt - spec, 0), stop - start).numpy()
+        if kept is not None:
+            change[kept[start:stop]] = 0.0
         out[start:stop] += change
     return out
 
