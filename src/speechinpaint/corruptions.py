@@ -71,19 +71,21 @@ def holes_mask(num_samples: int, rng: np.random.Generator, coverage: float = 0.3
     covered = np.zeros((num_bins, num_frames), dtype=bool)
     target = int(round(coverage * covered.size))
     regions: list[Region] = []
-    tries = 0
-    while covered.sum() < target and tries < 10000:
+    tries = done = 0  # done: the covered cells, counted as holes add them (not a sum over the grid per hole)
+    while done < target and tries < 10000:
         tries += 1
         dur = min(int(rng.integers(HOLE_FRAMES[0], HOLE_FRAMES[1] + 1)), max(usable - 1, 1))
         width = min(int(rng.integers(HOLE_BINS[0], HOLE_BINS[1] + 1)), num_bins)
         a = int(rng.integers(0, usable - dur + 1))
         k0 = int(rng.integers(0, num_bins - width + 1))
-        need = target - int(covered.sum())
+        need = target - done
         while width > 1 and np.count_nonzero(~covered[k0:k0 + width, a:a + dur]) > need:
             width -= 1
-        if not np.any(~covered[k0:k0 + width, a:a + dur]):
+        new = np.count_nonzero(~covered[k0:k0 + width, a:a + dur])
+        if not new:
             continue
         covered[k0:k0 + width, a:a + dur] = True
+        done += new
         regions.append(_hole_region(a, a + dur, k0, k0 + width - 1, num_samples, max_freq))
     return Mask(SAMPLE_RATE, num_samples, regions)
 
