@@ -8,8 +8,9 @@ estimated here, after the band below has been restored:
   hole above 8 kHz takes its neighbours' level and fine structure;
 - the interpolation runs on the log-magnitude less each frame's level in the restored band from TIE_HZ
   (4 kHz) up to SPLIT_HZ (times TIE_SHARE), added back after: across frames the estimate then follows
-  how that band moves inside the region (a fricative the band below shows inside a gap lifts the band
-  above too), while within a frame, from the bins below and above, nothing changes;
+  how that band moves inside the region (a hole's band below, known or restored, carries the onset of
+  a fricative up), while within a frame, from the bins below and above, nothing changes; inside a time
+  gap the level is interpolated across the gap instead, so there the estimate follows the gap's edges;
 - its phase comes from the project's phase reconstruction (dsp.phase), which keeps every other bin.
 Only the change inside those bins is added back to the signal, so everything outside them is what it was.
 The work is done on stretches of the signal around the masked frames (CONTEXT_SECONDS on each side), so
@@ -45,22 +46,36 @@ CONTEXT_SECONDS = 0.1
 MAX_STRETCH_SECONDS = 20.0
 
 
+def gap_frames(mask: Mask, grid: StftGrid, num_frames: int) -> np.ndarray:
+    """Bool [T]: the frames whose window reaches into a time gap of the mask."""
+    out = np.zeros(num_frames, dtype=bool)
+    centres = np.arange(num_frames) * grid.hop
+    for a, b in true_runs(gap_sample_mask(mask)):
+        out[(centres > a - grid.n_fft // 2) & (centres < b + grid.n_fft // 2)] = True
+    return out
+
+
 def upper_bins(mask: Mask, grid: StftGrid) -> np.ndarray:
     """The masked bins [F, T] of the grid above SPLIT_HZ, with every frame whose window reaches into a
     time gap: those frames hold some of the gap's damage, so none of them may serve as a known edge."""
     out = missing_bins(mask, grid)
-    centres = np.arange(out.shape[1]) * grid.hop
-    for a, b in true_runs(gap_sample_mask(mask)):
-        out[:, (centres > a - grid.n_fft // 2) & (centres < b + grid.n_fft // 2)] = True
+    out[:, gap_frames(mask, grid, out.shape[1])] = True
     out[grid.bin_freqs() < SPLIT_HZ] = False
     return out
 
 
 def estimate_log_magnitude(log_mag: torch.Tensor, upper: torch.Tensor, freqs: np.ndarray,
-                           tie_share: float = TIE_SHARE, bias: float = LOG_MEAN_BIAS) -> torch.Tensor:
-    """Log-magnitude [F, T] with the `upper` bins estimated (module doc); the others unchanged."""
+                           gaps: torch.Tensor | None = None, tie_share: float = TIE_SHARE,
+                           bias: float = LOG_MEAN_BIAS) -> torch.Tensor:
+    """Log-magnitude [F, T] with the `upper` bins estimated (module doc); the others unchanged. gaps:
+    bool [T], the frames that reach into a time gap, where the tie band's level is not followed."""
     tie = torch.from_numpy((freqs >= TIE_HZ) & (freqs < SPLIT_HZ))
     level = tie_share * log_mag[tie].mean(dim=0)  # the restored tie band's level per frame
+    if gaps is not None and bool(gaps.any()):
+        # Inside a time gap the band below is the network's own estimate (blended with the pitch fill),
+        # and following it there scored worse than the gap's edges alone (benchmarks/fullband.py,
+        # bursts and dropouts): the level is interpolated across the gap instead.
+        level = interpolate_log_magnitude(level[None], gaps[None])[0]
     estimate = interpolate_log_magnitude(log_mag - level, upper) + level + bias
     return torch.where(upper, estimate, log_mag)
 
@@ -82,6 +97,7 @@ def restore_upper_band(signal: np.ndarray, mask: Mask, grid: StftGrid, iteration
     context = int(np.ceil(CONTEXT_SECONDS * grid.sample_rate / grid.hop)) + grid.n_fft // grid.hop
     longest = max(1, int(MAX_STRETCH_SECONDS * grid.sample_rate / grid.hop))
     freqs = grid.bin_freqs()
+    gaps = gap_frames(mask, grid, upper.shape[1])
     for first, own, last in stretches(upper.any(axis=0), context, longest):
         start, stop = first * grid.hop, min(n, last * grid.hop)
         piece = torch.from_numpy(out[start:stop].astype(np.float32))
@@ -93,11 +109,13 @@ def restore_upper_band(signal: np.ndarray, mask: Mask, grid: StftGrid, iteration
         holes[:, inside] = upper[:, frames[inside]] & (frames[inside] >= own[0])
         holes = torch.from_numpy(holes)
         applied = holes & torch.from_numpy(frames < own[1])
+        in_gap = torch.from_numpy(np.where(inside, gaps[np.minimum(frames, len(gaps) - 1)], False))
         source = spec if reference is None else grid.stft(torch.from_numpy(reference[start:stop].astype(np.float32)))
         log_mag = log_magnitude(source)
-        target = log_mag if reference is not None else estimate_log_magnitude(log_mag, holes, freqs, **estimate_options)
+        if reference is None:
+            log_mag = estimate_log_magnitude(log_mag, holes, freqs, in_gap, **estimate_options)
         held = None if kept is None else (piece, torch.from_numpy(kept[start:stop]))
-        rebuilt = reconstruct_spectrogram(spec, holes, target.exp(), grid, stop - start, n_iter=iterations,
+        rebuilt = reconstruct_spectrogram(spec, holes, log_mag.exp(), grid, stop - start, n_iter=iterations,
                                           kept_samples=held)
         change = grid.istft(torch.where(applied, rebuilt - spec, 0), stop - start).numpy()
         if kept is not None:
