@@ -3,10 +3,12 @@
 Every method restores 16 kHz mono audio (the network's world), in chunks so memory stays flat. A
 recording at another rate is resampled to 16 kHz per channel and restored there; only the correction
 (restored minus input, at 16 kHz) goes back, resampled to the recording's rate and kept only inside the
-mask on the recording's own STFT, so the bins outside the mask and everything above 8 kHz are the
-input's own. For a mask of time gaps alone the correction is spliced in the time domain instead, so
-every sample outside the gaps is the input's, bit for bit. A higher output rate than the input's is
-bandwidth extension: the band above the input's Nyquist frequency joins the mask.
+mask on the recording's own STFT (in pieces, so a long file's STFT is never whole in memory). Above
+that band the masked bins are estimated at the recording's own rate (dsp.upper_band, the restorer's
+`full_band`), so the bins outside the mask are the input's own and those inside it are restored up to
+its Nyquist frequency. For a mask of time gaps alone the correction is spliced in the time domain
+instead, so every sample outside the gaps is the input's, bit for bit. A higher output rate than the
+input's is bandwidth extension: the band above the input's Nyquist frequency joins the mask.
 
 `Restorer` is the base of every method's restorer (restorers.py, inpainter.py): a method supplies
 `restore_16k`, and the public `restore` checks what it is given (arrays of any numeric type or a torch
@@ -224,12 +226,14 @@ def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, pr
         else:  # float32, as the resampler takes it
             correction = resample(restored - x16, SAMPLE_RATE, rate)
             correction = np.pad(correction, (0, max(0, len(x) - len(correction))))[: len(x)]
+        del restored, x16  # a long channel's copies go before the next step makes its own
         if gaps_only:
             x[gap] += correction[gap]
         elif rate == SAMPLE_RATE:
             x += correction
         else:
             add_inside_mask(x, correction, mask, native_grid(rate), SAMPLE_RATE / 2)
+        del correction
     elif progress:
         progress.update(len(x) / rate)
     if rate > SAMPLE_RATE and restorer.full_band:
