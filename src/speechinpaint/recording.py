@@ -225,7 +225,9 @@ def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, pr
             correction = restored.astype(np.float64) - x16
         else:  # float32, as the resampler takes it
             correction = resample(restored - x16, SAMPLE_RATE, rate)
-            correction = np.pad(correction, (0, max(0, len(x) - len(correction))))[: len(x)]
+            if len(correction) < len(x):
+                correction = np.pad(correction, (0, len(x) - len(correction)))
+            correction = correction[: len(x)]
         del restored, x16  # a long channel's copies go before the next step makes its own
         if gaps_only:
             x[gap] += correction[gap]

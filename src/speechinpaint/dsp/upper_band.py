@@ -76,8 +76,11 @@ def estimate_log_magnitude(log_mag: torch.Tensor, upper: torch.Tensor, freqs: np
         # and following it there scored worse than the gap's edges alone (benchmarks/fullband.py,
         # bursts and dropouts): the level is interpolated across the gap instead.
         level = interpolate_log_magnitude(level[None], gaps[None])[0]
-    estimate = interpolate_log_magnitude(log_mag - level, upper) + level + bias
-    return torch.where(upper, estimate, log_mag)
+    # Only the rows from one below SPLIT_HZ are interpolated: that row is never missing here, so the
+    # rows below it would change nothing but the time it takes.
+    row = max(0, int(np.searchsorted(freqs, SPLIT_HZ)) - 1)
+    estimate = interpolate_log_magnitude(log_mag[row:] - level, upper[row:]) + level + bias
+    return torch.cat([log_mag[:row], torch.where(upper[row:], estimate, log_mag[row:])])
 
 
 def restore_upper_band(signal: np.ndarray, mask: Mask, grid: StftGrid, iterations: int = UPPER_ITERS,
