@@ -165,7 +165,7 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
     def work(src: Path, dst: Path, name: str) -> None:
         recording = read_recording(src)
         rate, channels, n = recording.sample_rate, recording.channels, recording.num_samples
-        check_signal(recording.samples.mean(axis=0).astype(np.float32), str(src))
+        check_signal(recording.samples.mean(axis=0, dtype=np.float32), str(src))
         if mask == "auto":
             found = detect_signal(recording.samples, rate, detect, device=device)
             file_mask = found.mask
