@@ -88,7 +88,7 @@ def main() -> None:
     model = Inpainter.from_pretrained(iterations=args.iterations)
     rows = []
     for label, clean, rate, subtype in recordings():
-        bad, mask = corrupt_signal(clean, rate, "holes", args.seed, coverage=0.30)
+        bad, mask = corrupt_signal(clean, rate, "holes", args.seed, coverage=0.30, max_freq=8000)
         bad = np.round(bad * 2 ** (int(subtype[-2:]) - 1)) / 2 ** (int(subtype[-2:]) - 1)  # as the file holds it
         start = time.perf_counter()
         out = restore_signal(model, bad, rate, mask)

@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                # CPU with 2 threads (and the GPU too, where there is one)
     python benchmarks/speed.py --threads 1
+    python benchmarks/speed.py --native       # only the native-rate rows (48 kHz stereo)
 
 Real-time factor = wall time of restoration (network + phase reconstruction) / audio duration, for
 10 s and 60 s of held-out speech with 30 % holes at the model's default iterations, and for 60 s with
@@ -12,6 +13,12 @@ Detection (`detect` and `--mask auto`: lost packets, a missing band, the holes d
 real-time factor on 60 s of held-out speech with 30 % holes, written through 16-bit PCM. Scoring is
 timed per metric of metrics.score on one 6 s segment, on one thread, its models already loaded (what
 each worker of `evaluate` pays per file).
+
+At a recording's own rate (the full band, dsp/upper_band.py): the same 60 s of speech at 48 kHz in two
+channels (the second one the speech 7 s later) with 30 % holes over the whole band (`corrupt`'s
+default up to Nyquist), restored per channel, against the 16 kHz mono file with 30 % holes; and the
+peak resident memory of `speechinpaint restore` on a 10-minute 48 kHz 24-bit stereo file with
+full-band holes (the whole process, runtime included).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import torch
 from _common import run_main
 from speechinpaint.corpora.manifest import read_manifest
 from speechinpaint.corpora.streams import evaluation_segments
-from speechinpaint.corruptions import corrupt
+from speechinpaint.corruptions import corrupt, corrupt_signal
 
 MEMORY_CHILD = """
 import sys, numpy as np, torch
@@ -77,6 +84,58 @@ def rtf(inpainter, clean: np.ndarray, kind: str = "holes") -> float:
             torch.cuda.synchronize()
 
     return fastest_seconds(run) / (len(clean) / 16000)
+
+
+NATIVE_RATE = 48000
+
+
+def stereo48(clean16: np.ndarray) -> np.ndarray:
+    """[2, samples] at 48 kHz: the speech, and the same speech 7 s later in the second channel."""
+    from speechinpaint.audio import resample
+
+    wide = resample(clean16, 16000, NATIVE_RATE)
+    return np.stack([wide, np.roll(wide, 7 * NATIVE_RATE)]).astype(np.float64)
+
+
+def native_seconds_per_channel(inpainter, clean16: np.ndarray) -> tuple[float, float]:
+    """(s per channel restoring 48 kHz stereo with full-band holes, s restoring the 16 kHz mono file)."""
+    bad16, mask16 = corrupt(clean16, "holes", seed=0)
+    bad48, mask48 = corrupt_signal(stereo48(clean16), NATIVE_RATE, "holes", seed=0)
+    inpainter.restore(bad16[: 16000 * 2], corrupt(clean16[: 16000 * 2], "holes", seed=0)[1])  # warm-up
+    mono = fastest_seconds(lambda: inpainter.restore(bad16, mask16))
+    stereo = fastest_seconds(lambda: inpainter.restore(bad48, mask48, NATIVE_RATE))
+    return stereo / 2, mono
+
+
+MEMORY_CLI_CHILD = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
+
+
+def native_peak_mb(manifest: str, threads: int, minutes: float = 10.0) -> float:
+    """Peak resident memory (MB) of `speechinpaint restore` on a 48 kHz 24-bit stereo file of `minutes`
+    with full-band holes, in a fresh process."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from speechinpaint.masks import mask_path_for, save_mask
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bad, mask = corrupt_signal(stereo48(speech(manifest, minutes * 60)), NATIVE_RATE, "holes", seed=0)
+        src = Path(tmp) / "long48.wav"
+        sf.write(src, bad.T, NATIVE_RATE, subtype="PCM_24")
+        save_mask(mask_path_for(src), mask)
+        del bad
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        child = subprocess.run([sys.executable, "-c", MEMORY_CLI_CHILD, sys.executable, "-m", "speechinpaint.cli",
+                                "restore", str(src), "-o", str(Path(tmp) / "out.wav")],
+                               capture_output=True, text=True, check=True, env=env)
+        return float(child.stdout.split()[-1])
 
 
 def detection_rtf(clean: np.ndarray) -> float:
@@ -137,10 +196,32 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", default="data/starter/manifest.csv")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--native", action="store_true", help="only the native-rate rows (48 kHz stereo, full band)")
     args = p.parse_args()
     for split in ("valid", "train"):  # a corpus not prepared yet fails here, in one line, before any timing
         read_manifest(args.manifest, split)
     torch.set_num_threads(args.threads)
+    from speechinpaint.inpainter import Inpainter
+
+    rows = native_rows(args.manifest, args.threads, Inpainter.from_pretrained())
+    if not args.native:
+        rows += other_rows(args)
+    print(f"threads: {args.threads}; CPU: {torch.backends.cpu.get_cpu_capability()}")
+    print("| device | measure | value |\n|---|---|---|")
+    for device, what, value in rows:
+        print(f"| {device} | {what} | {value} |")
+
+
+def native_rows(manifest: str, threads: int, inpainter) -> list[tuple[str, str, str]]:
+    per_channel, mono = native_seconds_per_channel(inpainter, speech(manifest, 60))
+    return [("cpu", "60 s, 30 % holes: s per channel at 48 kHz stereo (full band)", f"{per_channel:.2f}"),
+            ("cpu", "60 s, 30 % holes: s at 16 kHz mono", f"{mono:.2f}"),
+            ("cpu", "48 kHz stereo per channel / 16 kHz mono (target at most 1.5)", f"{per_channel / mono:.2f}"),
+            ("cpu", "peak resident memory of `restore` on a 10-minute 48 kHz 24-bit stereo file, full-band holes (MB)",
+             f"{native_peak_mb(manifest, threads):.0f}")]
+
+
+def other_rows(args) -> list[tuple[str, str, str]]:
     from speechinpaint.inpainter import Inpainter
 
     rows = []
@@ -167,10 +248,7 @@ def main() -> None:
     base, peak = map(float, child.stdout.split())
     rows.append(("cpu", "peak resident memory of a process restoring a 10-minute file (MB)", f"{peak:.0f}"))
     rows.append(("cpu", "of which before restoring: runtime, model, the file and its corruption (MB)", f"{base:.0f}"))
-    print(f"threads: {args.threads}; CPU: {torch.backends.cpu.get_cpu_capability()}")
-    print("| device | measure | value |\n|---|---|---|")
-    for device, what, value in rows:
-        print(f"| {device} | {what} | {value} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ SCRIPTS = {
     "model_steps": ["--count", "1"],
     "quality": ["--count", "1"],
     "seed": ["--limit", "1"],
+    "fullband": ["--clips", "1"],
     "speed": ["--threads", "1"],
     "upper_band_levels": ["--seconds", "1"],
 }

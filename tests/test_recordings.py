@@ -77,15 +77,17 @@ def test_44k_mono_flac_keeps_its_rate_format_and_upper_band(capsys, tmp_path):
     src = tmp_path / "clean.flac"
     audio, rate = clip44()
     sf.write(src, audio, rate, subtype="PCM_16")
-    rc, err = run(capsys, "corrupt", src, "-o", tmp_path / "holes.flac", "--kind", "holes", "--seed", 2)
+    rc, err = run(capsys, "corrupt", src, "-o", tmp_path / "holes.flac", "--kind", "holes", "--seed", 2,
+                  "--max-freq", 8000)
     assert rc == 0, err
     mask = load_mask(tmp_path / "holes.mask.json")
     assert (mask.sample_rate, mask.num_samples) == (rate, len(audio))  # the file's own terms
+    assert max(r.f1 for r in mask.regions) <= 8000
     rc, err = run(capsys, "restore", tmp_path / "holes.flac", "-o", tmp_path / "fixed.flac")
     assert rc == 0, err
     info = sf.info(tmp_path / "fixed.flac")
     assert (info.samplerate, info.channels, info.subtype, info.format) == (rate, 1, "PCM_16", "FLAC")
-    # Above 8 kHz the input is kept: written as floats (no 16-bit rounding of the changed samples), the
+    # Above 8 kHz, where nothing is marked, the input is kept: written as floats (no 16-bit rounding of the changed samples), the
     # change there is tiny against what the band holds.
     rc, err = run(capsys, "restore", tmp_path / "holes.flac", "-o", tmp_path / "fixed_float.wav", "--subtype", "FLOAT")
     assert rc == 0, err

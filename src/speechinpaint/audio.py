@@ -57,28 +57,42 @@ class Recording:
         return self.samples.shape[1]
 
 
+# Long files are read into [channels, samples] and written from it in blocks of this many frames, so a
+# second full copy (transposed, or as integers) never exists.
+BLOCK_FRAMES = 1 << 20
+
+
 def read_recording(path: str | os.PathLike) -> Recording:
     """A file as it is (see Recording); unreadable, empty, too slow a rate or non-finite is one clear error."""
     data, rate, subtype, container = _read_file(path, "float64")
     _check_rate_and_values(path, rate, data)
-    return Recording(np.ascontiguousarray(data.T), rate, subtype, container)
+    return Recording(data, rate, subtype, container)
 
 
 def _read_file(path: str | os.PathLike, dtype: str) -> tuple[np.ndarray, int, str, str]:
-    """([samples, channels] of dtype, rate, subtype, container) of any file soundfile reads; a missing,
-    unreadable or empty file is one clear error."""
+    """([channels, samples] of dtype, rate, subtype, container) of any file soundfile reads, read in
+    blocks of BLOCK_FRAMES; a missing, unreadable or empty file is one clear error."""
     path = Path(path)
     if not path.is_file():
         raise SpeechInpaintError(f"{path}: no such file")
     try:
         info = sf.info(str(path))
-        data, rate = sf.read(str(path), dtype=dtype, always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            data = np.empty((f.channels, max(f.frames, 0)), dtype=dtype)
+            done = 0
+            while done < data.shape[1]:
+                block = f.read(min(BLOCK_FRAMES, data.shape[1] - done), dtype=dtype, always_2d=True)
+                if len(block) == 0:  # a header that promised more frames than the file holds
+                    data = data[:, :done]
+                    break
+                data[:, done:done + len(block)] = block.T
+                done += len(block)
     except Exception as exc:  # soundfile raises several types for unreadable files
         raise SpeechInpaintError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
-    if data.shape[0] == 0:
+    if data.shape[1] == 0:
         raise SpeechInpaintError(f"{path}: the file holds no samples")
     _check_complete(path, info)
-    return data, rate, info.subtype, info.format
+    return data, info.samplerate, info.subtype, info.format
 
 
 # libsndfile's log line for an audio data chunk whose header promises more bytes than the file holds
@@ -175,10 +189,14 @@ def recording_writer(path: str | os.PathLike, samples: np.ndarray, sample_rate: 
     if subtype in PCM_BITS:
         bits = PCM_BITS[subtype]
         scale = float(2 ** (bits - 1))
-        rounded = np.round(samples * scale)
-        _warn_clipped(path, subtype, np.count_nonzero((rounded < -scale) | (rounded > scale - 1)))
-        ints = np.clip(rounded, -scale, scale - 1).astype(np.int64)
-        data = (ints << (32 - bits)).astype(np.int32).T
+        data = np.empty(samples.shape[::-1], dtype=np.int32)
+        clipped = 0
+        for start in range(0, samples.shape[1], BLOCK_FRAMES):
+            rounded = np.round(samples[:, start:start + BLOCK_FRAMES] * scale)
+            clipped += np.count_nonzero((rounded < -scale) | (rounded > scale - 1))
+            ints = np.clip(rounded, -scale, scale - 1).astype(np.int64)
+            data[start:start + BLOCK_FRAMES] = (ints << (32 - bits)).astype(np.int32).T
+        _warn_clipped(path, subtype, clipped)
     elif subtype in FLOAT_SUBTYPES:
         data = samples.T
     else:
@@ -234,7 +252,7 @@ def read_mono(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """(channels averaged as float32, native sample rate) of any file soundfile reads; unreadable or empty
     files are one clear error. Corpus preparation needs the native rate; everything else uses load_audio."""
     data, rate, _, _ = _read_file(path, "float32")
-    return data.mean(axis=1), rate
+    return data.mean(axis=0), rate
 
 
 def load_audio(path: str | os.PathLike, check: bool = True) -> np.ndarray:

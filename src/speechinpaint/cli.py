@@ -15,7 +15,7 @@ def cmd_corrupt(args) -> int:
     from .corruptions import corrupt_files
 
     return corrupt_files(args.input, args.output, args.kind, args.seed, args.coverage, args.loss_rate, args.cutoff_hz,
-                         args.subtype)
+                         args.subtype, args.max_freq)
 
 
 def cmd_restore(args) -> int:
@@ -35,9 +35,9 @@ def cmd_restore(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_files
-    from .metrics import METRICS, parse_metrics
+    from .metrics import ALL_METRICS, parse_metrics
 
-    metrics = parse_metrics(args.metrics) if args.metrics is not None else METRICS
+    metrics = parse_metrics(args.metrics) if args.metrics is not None else ALL_METRICS
     return evaluate_files(args.reference, args.estimate, args.mask, args.json, args.csv, args.workers, metrics, args.ray)
 
 
@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--coverage", type=float, default=0.30, help="holes: fraction of the spectrogram area")
     c.add_argument("--loss-rate", type=float, default=0.2, help="gaps: fraction of 20 ms packets lost")
     c.add_argument("--cutoff-hz", type=float, default=4000.0, help="band: upper band edge kept")
+    c.add_argument("--max-freq", type=float, help="holes: the top of the band they are placed in, in Hz "
+                   "(default: the file's Nyquist frequency)")
     c.add_argument("--subtype", help="sample format of the output (PCM_16, PCM_24, FLOAT, ...; default: the input's)")
     c.set_defaults(func=cmd_corrupt)
 
@@ -213,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--csv", help="write per-file rows as CSV")
     add_batch_arguments(e, record=False, aliases=("--jobs",))
     e.add_argument("--metrics", help="comma list of metrics to score (default: all of stoi,estoi,pesq,visqol,plcmos,"
-                   "dnsmos_sig,dnsmos_bak,dnsmos_ovrl,lsd,lsd_high,lsd_mask,si_sdr)")
+                   "dnsmos_sig,dnsmos_bak,dnsmos_ovrl,lsd,lsd_high,lsd_mask,si_sdr, and above 16 kHz lsd_full,lsd_above_8k,"
+                   "lsd_above_8k_mask,visqol_audio)")
     e.set_defaults(func=cmd_evaluate)
 
     pl = sub.add_parser("plot", help="three aligned spectrograms with the mask outlined")

@@ -36,10 +36,11 @@ def file_seed(seed: int, name: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def _hole_region(a: int, b: int, k0: int, k1: int, num_samples: int) -> Region:
-    """Frames a..b-1 and bins k0..k1 of the seed grid, as the physical cell they cover.
+def _hole_region(a: int, b: int, k0: int, k1: int, num_samples: int, max_freq: float) -> Region:
+    """Frames a..b-1 and bins k0..k1 of the seed grid (its 25 Hz bins continued up to max_freq), as the
+    physical cell they cover.
 
-    The cell is clipped to the signal, so a hole over the last frames still validates.
+    The cell is clipped to the signal and to max_freq, so a hole over the last frames or bins still validates.
     """
     g = SEED_GRID
     half_hop = g.hop / 2 / g.sample_rate
@@ -48,37 +49,44 @@ def _hole_region(a: int, b: int, k0: int, k1: int, num_samples: int) -> Region:
         t0=max(a * g.hop / g.sample_rate - half_hop, 0.0),
         t1=min(b * g.hop / g.sample_rate - half_hop, num_samples / g.sample_rate),
         f0=max((k0 - 0.5) * df, 0.0),
-        f1=min((k1 + 0.5) * df, g.sample_rate / 2),
+        f1=min((k1 + 0.5) * df, max_freq),
     )
 
 
-def holes_mask(num_samples: int, rng: np.random.Generator, coverage: float = 0.30) -> Mask:
-    """Place the seed's rectangles until a true `coverage` of the seed grid is missing.
+def holes_mask(num_samples: int, rng: np.random.Generator, coverage: float = 0.30,
+               max_freq: float = SAMPLE_RATE / 2) -> Mask:
+    """Place the seed's rectangles until a true `coverage` of the seed grid is missing; num_samples at
+    16 kHz. max_freq: the top of the band the holes are placed in (above 8 kHz the seed's 25 Hz bins
+    are continued up to it, for a recording at a higher rate; the mask is then in 16 kHz time only).
 
     The last hole is narrowed so the covered fraction lands on the target instead of overshooting it.
     """
     g = SEED_GRID
+    df = g.sample_rate / g.n_fft
+    num_bins = int(max_freq / df) + 1
     num_frames = g.num_frames(num_samples)
     # A mask region ends inside the signal, so only frames centred before its end can be holes
     # (the centred STFT has one more frame, centred exactly on the end, when hop divides the length).
     usable = -(-num_samples // g.hop)
-    covered = np.zeros((g.num_bins, num_frames), dtype=bool)
+    covered = np.zeros((num_bins, num_frames), dtype=bool)
     target = int(round(coverage * covered.size))
     regions: list[Region] = []
-    tries = 0
-    while covered.sum() < target and tries < 10000:
+    tries = done = 0  # done: the covered cells, counted as holes add them (not a sum over the grid per hole)
+    while done < target and tries < 10000:
         tries += 1
         dur = min(int(rng.integers(HOLE_FRAMES[0], HOLE_FRAMES[1] + 1)), max(usable - 1, 1))
-        width = min(int(rng.integers(HOLE_BINS[0], HOLE_BINS[1] + 1)), g.num_bins)
+        width = min(int(rng.integers(HOLE_BINS[0], HOLE_BINS[1] + 1)), num_bins)
         a = int(rng.integers(0, usable - dur + 1))
-        k0 = int(rng.integers(0, g.num_bins - width + 1))
-        need = target - int(covered.sum())
+        k0 = int(rng.integers(0, num_bins - width + 1))
+        need = target - done
         while width > 1 and np.count_nonzero(~covered[k0:k0 + width, a:a + dur]) > need:
             width -= 1
-        if not np.any(~covered[k0:k0 + width, a:a + dur]):
+        new = np.count_nonzero(~covered[k0:k0 + width, a:a + dur])
+        if not new:
             continue
         covered[k0:k0 + width, a:a + dur] = True
-        regions.append(_hole_region(a, a + dur, k0, k0 + width - 1, num_samples))
+        done += new
+        regions.append(_hole_region(a, a + dur, k0, k0 + width - 1, num_samples, max_freq))
     return Mask(SAMPLE_RATE, num_samples, regions)
 
 
@@ -169,18 +177,24 @@ def corrupt(
 
 
 def corrupt_signal(signal: np.ndarray, sample_rate: int, kind: str, seed: int = 0, coverage: float = 0.30,
-                   loss_rate: float = 0.2, cutoff_hz: float = 4000.0) -> tuple[np.ndarray, Mask]:
+                   loss_rate: float = 0.2, cutoff_hz: float = 4000.0,
+                   max_freq: float | None = None) -> tuple[np.ndarray, Mask]:
     """Corrupt [channels, samples] at its own rate, every channel with the same mask (in the signal's
-    terms). Holes are placed as at 16 kHz (below 8 kHz) and cut on the seed's grid at the signal's rate;
-    packets are 20 ms; the band is cut by resampling to twice the cutoff and back."""
-    if sample_rate == SAMPLE_RATE:
+    terms). Holes are placed as at 16 kHz, from 0 Hz up to max_freq (default: the signal's Nyquist
+    frequency), and cut on the seed's grid at the signal's rate; packets are 20 ms; the band is cut by
+    resampling to twice the cutoff and back."""
+    top = sample_rate / 2 if max_freq is None else float(max_freq)
+    if kind == "holes" and not HOLE_BINS[0] * SEED_GRID.sample_rate / SEED_GRID.n_fft <= top <= sample_rate / 2:
+        raise SpeechInpaintError(f"--max-freq must lie between {HOLE_BINS[0] * 25} Hz (the narrowest hole) and the "
+                                 f"file's Nyquist frequency, {sample_rate / 2:.0f} Hz (got {top:g})")
+    if sample_rate == SAMPLE_RATE and top == SAMPLE_RATE / 2:
         pairs = [corrupt(ch.astype(np.float32), kind, seed, coverage, loss_rate, cutoff_hz) for ch in signal]
         return np.stack([p[0] for p in pairs]).astype(np.float64), pairs[0][1]
     rng = np.random.default_rng(seed)
     n = signal.shape[1]
     _check_options(kind, coverage, loss_rate, cutoff_hz, sample_rate)
     if kind == "holes":
-        placed = holes_mask(int(round(n * SAMPLE_RATE / sample_rate)), rng, coverage)
+        placed = holes_mask(int(round(n * SAMPLE_RATE / sample_rate)), rng, coverage, top)
         mask = Mask(sample_rate, n, [Region(r.t0, min(r.t1, n / sample_rate), r.f0, r.f1) for r in placed.regions])
         return apply_holes(signal.astype(np.float32), mask).astype(np.float64), mask
     if kind == "gaps":
@@ -206,16 +220,18 @@ def _check_options(kind: str, coverage: float, loss_rate: float, cutoff_hz: floa
 
 
 def corrupt_files(input: str | Path, output: str | Path, kind: str, seed: int = 0, coverage: float = 0.30,
-                  loss_rate: float = 0.2, cutoff_hz: float = 4000.0, subtype: str | None = None) -> int:
+                  loss_rate: float = 0.2, cutoff_hz: float = 4000.0, subtype: str | None = None,
+                  max_freq: float | None = None) -> int:
     """`speechinpaint corrupt`: each file damaged at its own rate and channels and written in its own
     format (or `subtype`), with NAME.mask.json in its terms beside it, both or neither; each file's seed
-    comes from `seed` and its relative name. Returns the exit status (1 if any file failed)."""
+    comes from `seed` and its relative name; holes reach up to max_freq (default: each file's Nyquist
+    frequency). Returns the exit status (1 if any file failed)."""
 
     def work(src: Path, dst: Path, name: str) -> None:
         recording = read_recording(src)
         check_signal(recording.samples.mean(axis=0).astype(np.float32), str(src))
         bad, mask = corrupt_signal(recording.samples, recording.sample_rate, kind, file_seed(seed, name),
-                                   coverage, loss_rate, cutoff_hz)
+                                   coverage, loss_rate, cutoff_hz, max_freq)
         chosen, note = output_subtype(dst, recording.subtype, subtype, recording.container)
         if note:
             print(note, file=sys.stderr)

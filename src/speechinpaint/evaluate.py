@@ -22,18 +22,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .audio import load_audio
+from .audio import SAMPLE_RATE, load_audio, read_mono, resample
 from .files import atomic_write, list_audio_files, refuse_overwrite
 from .errors import SpeechInpaintError
 from .masks import Mask, load_mask, mask_path_for
-from .metrics import METRICS, check_metrics, score, use_one_thread
+from .metrics import ALL_METRICS, FULL_BAND_METRICS, METRICS, check_metrics, score, score_full_band, use_one_thread
 
 # Headings and decimals of each metric in printed tables (the precision the seed's tables use).
 LABELS = {"stoi": "STOI", "estoi": "eSTOI", "pesq": "PESQ-wb", "visqol": "ViSQOL", "plcmos": "PLCMOS",
           "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL", "lsd": "LSD",
-          "lsd_high": "LSD 4-8k", "lsd_mask": "LSD mask", "si_sdr": "SI-SDR dB"}
+          "lsd_high": "LSD 4-8k", "lsd_mask": "LSD mask", "si_sdr": "SI-SDR dB", "lsd_full": "LSD full",
+          "lsd_above_8k": "LSD >8k", "lsd_above_8k_mask": "LSD >8k mask", "visqol_audio": "ViSQOL audio"}
 DECIMALS = {"stoi": 3, "estoi": 3, "pesq": 2, "visqol": 2, "plcmos": 2, "dnsmos_sig": 2, "dnsmos_bak": 2,
-            "dnsmos_ovrl": 2, "lsd": 2, "lsd_high": 2, "lsd_mask": 2, "si_sdr": 1}
+            "dnsmos_ovrl": 2, "lsd": 2, "lsd_high": 2, "lsd_mask": 2, "si_sdr": 1, "lsd_full": 2, "lsd_above_8k": 2,
+            "lsd_above_8k_mask": 2, "visqol_audio": 2}
 
 
 def _init_worker() -> None:
@@ -229,7 +231,11 @@ def pair_files(reference: str | Path, estimate: str | Path, mask: str | Path | N
 
 def score_files(name: str, reference: Path, estimate: Path | None, mask: Path | None,
                 metrics: Sequence[str] = METRICS) -> dict:
-    """Load one pair (and its mask) and score it; a row {"name", metrics..., "pesq_error" with PESQ}."""
+    """Load one pair (and its mask) and score it; a row {"name", metrics..., "pesq_error" with PESQ}.
+
+    The speech metrics score the 16 kHz downmix; a reference above 16 kHz is also scored at its own rate
+    (metrics.score_full_band; the estimate resampled to it if need be); a row at 16 kHz or below has no
+    full-band keys. The mask may be in the reference's own terms or in the 16 kHz downmix's."""
     if estimate is None:
         raise SpeechInpaintError(f"{name}: no estimate file with this name (.wav) in the estimate folder")
     ref_audio = load_audio(reference)
@@ -240,11 +246,27 @@ def score_files(name: str, reference: Path, estimate: Path | None, mask: Path | 
             f"{name}: reference has {len(ref_audio)} samples but the estimate has {len(est_audio)} "
             "(at 16 kHz); they must be the same length"
         )
-    mask_obj = None
+    full_band = [m for m in metrics if m in FULL_BAND_METRICS]
+    ref_native, rate = read_mono(reference) if full_band or mask is not None else (None, SAMPLE_RATE)
+    mask_obj = mask_native = None
     if mask is not None:
         mask_obj = load_mask(mask)
-        mask_obj.check_matches(len(ref_audio), 16000, str(mask))
-    return {"name": name, **score(ref_audio, est_audio, mask_obj, metrics)}
+        if rate != SAMPLE_RATE and mask_obj.sample_rate == rate:
+            mask_obj.check_matches(len(ref_native), rate, str(mask))
+            mask_native, mask_obj = mask_obj, mask_obj.at_rate(SAMPLE_RATE, len(ref_audio))
+        else:
+            mask_obj.check_matches(len(ref_audio), SAMPLE_RATE, str(mask))
+            mask_native = mask_obj.at_rate(rate, len(ref_native)) if rate > SAMPLE_RATE else None
+    speech = [m for m in metrics if m in METRICS]
+    row = {"name": name, **(score(ref_audio, est_audio, mask_obj, speech) if speech else {})}
+    if full_band and rate > SAMPLE_RATE:
+        est_native, est_rate = read_mono(estimate)
+        est_native = resample(est_native, est_rate, rate)
+        if len(est_native) != len(ref_native):
+            raise SpeechInpaintError(f"{name}: reference has {len(ref_native)} samples at {rate} Hz but the estimate "
+                                     f"has {len(est_native)}; they must be the same length")
+        row.update(score_full_band(ref_native, est_native, rate, mask_native, full_band))
+    return row
 
 
 def _csv_text(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> str:
@@ -264,10 +286,11 @@ def _check_output(path: str | Path | None, option: str) -> None:
 
 def evaluate_files(reference: str | Path, estimate: str | Path, mask: str | Path | None = None,
                    json_path: str | Path | None = None, csv_path: str | Path | None = None, jobs: int | None = None,
-                   metrics: Sequence[str] = METRICS, ray: str | None = None) -> int:
+                   metrics: Sequence[str] = ALL_METRICS, ray: str | None = None) -> int:
     """`speechinpaint evaluate`: per-file rows, then the mean ± sd table; optionally the rows as JSON
     and CSV; returns the exit status (1 if any file failed). `metrics` (default all) picks the columns;
-    jobs: worker processes (default one per core); ray: score on that Ray cluster instead."""
+    the full-band ones are left out of the printed tables when no reference is above 16 kHz. jobs: worker
+    processes (default one per core); ray: score on that Ray cluster instead."""
     metrics = check_metrics(metrics)
     _check_output(json_path, "--json")
     _check_output(csv_path, "--csv")
@@ -286,6 +309,7 @@ def evaluate_files(reference: str | Path, estimate: str | Path, mask: str | Path
         print(f"speechinpaint: error: {f['error']}", file=sys.stderr)
     if not rows:
         raise SpeechInpaintError(f"no file could be scored ({len(failed)} failed)")
+    metrics = tuple(m for m in metrics if m not in FULL_BAND_METRICS or any(r.get(m) is not None for r in rows))
     summary = summarise(rows, metrics)
     print(format_rows(rows, metrics))
     print()

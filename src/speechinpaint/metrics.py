@@ -6,6 +6,10 @@ alone, as the packet-loss and noise-suppression challenges score it: PLCMOS v2 a
 SIG / BAK / OVRL (speechmos' bundled ONNX models). Spectral distance: LSD, LSD of the 4-8 kHz band
 (bandwidth extension), LSD inside the mask; and SI-SDR.
 
+A recording above 16 kHz is also scored over its own band (`score_full_band`): LSD over the whole band
+and over 8 kHz to Nyquist (also inside the mask), on the LSD grid's 2048-point window at the file's rate,
+and ViSQOL in audio mode (48 kHz, its SVR model), while the speech metrics stay on the 16 kHz downmix.
+
 Everything that reports a number (evaluate, benchmarks, the demo) calls `score`, so every table in the
 project uses one definition of each metric; `metrics=` picks a subset where speed matters. A metric that
 cannot be computed for a file (PESQ finds no utterance, STOI has too few speech frames, LSD-in-mask has
@@ -44,6 +48,11 @@ HIGH_BAND_HZ = (4000.0, 8000.0)
 METRICS = ("stoi", "estoi", "pesq", "visqol", "plcmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
            "lsd", "lsd_high", "lsd_mask", "si_sdr")
 DNSMOS_METRICS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
+# The keys `score_full_band` can return, for a reference above 16 kHz.
+FULL_BAND_METRICS = ("lsd_full", "lsd_above_8k", "lsd_above_8k_mask", "visqol_audio")
+ALL_METRICS = METRICS + FULL_BAND_METRICS
+# ViSQOL's audio mode compares 48 kHz signals.
+VISQOL_AUDIO_RATE = 48000
 # PLCMOS v2 averages its model over random "rater" embeddings; a fixed seed makes a file's score repeatable
 # (the same embeddings as np.random.seed(PLCMOS_SEED) before speechmos' own PLCMOS call).
 PLCMOS_SEED = 0
@@ -63,11 +72,12 @@ def use_one_thread() -> None:
 def check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
     """The requested metric names, validated, in the order given (duplicates dropped)."""
     chosen = tuple(dict.fromkeys(metrics))
-    unknown = [m for m in chosen if m not in METRICS]
+    known = METRICS + FULL_BAND_METRICS
+    unknown = [m for m in chosen if m not in known]
     if unknown or not chosen:
         raise SpeechInpaintError(
-            f"unknown metric{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: choose some of {','.join(METRICS)}"
-            if unknown else f"no metric chosen: choose some of {','.join(METRICS)}"
+            f"unknown metric{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: choose some of {','.join(known)}"
+            if unknown else f"no metric chosen: choose some of {','.join(known)}"
         )
     return chosen
 
@@ -147,18 +157,21 @@ def _fork_safe_numba() -> None:
 
 
 @functools.cache
-def _visqol_api():
+def _visqol_api(mode: str = "speech"):
     """ViSQOL v3 in speech mode (16 kHz, VAD patch selection, the deep-lattice MOS mapper of the C++
-    default), created once per process. The mapper is asked for explicitly, so a missing runtime is an
-    ImportError instead of a silent switch to the polynomial mapper (which scores degraded speech 1-2
-    points higher)."""
+    default) or audio mode (48 kHz, its bundled SVR model), created once per process. The speech mapper
+    is asked for explicitly, so a missing runtime is an ImportError instead of a silent switch to the
+    polynomial mapper (which scores degraded speech 1-2 points higher)."""
     _fork_safe_numba()
     from visqol import VisqolApi
 
     _fork_safe_numba()
     api = VisqolApi()
     with _quiet_stderr():  # TFLite's C++ logs "INFO: Created ... XNNPACK delegate" in every process
-        api.create(mode="speech", use_lattice_model=True)
+        if mode == "speech":
+            api.create(mode="speech", use_lattice_model=True)
+        else:
+            api.create(mode="audio")
     return api
 
 
@@ -186,14 +199,15 @@ def _numba_one_thread() -> None:
         numba.set_num_threads(1)
 
 
-def visqol(reference: np.ndarray, estimate: np.ndarray) -> float | None:
-    """ViSQOL MOS-LQO (1-5, speech mode); None where it cannot compare the pair (e.g. too short)."""
-    api = _visqol_api()
+def visqol(reference: np.ndarray, estimate: np.ndarray, mode: str = "speech") -> float | None:
+    """ViSQOL MOS-LQO (1-5) in speech mode (16 kHz signals) or audio mode (VISQOL_AUDIO_RATE signals);
+    None where it cannot compare the pair (e.g. too short)."""
+    api = _visqol_api(mode)
     if _ONE_THREAD:
         _numba_one_thread()
     try:
         with np.errstate(all="ignore"):  # a silent estimate scales to NaN inside: no score, not a warning
-            result = api.measure_from_arrays(reference, estimate, SAMPLE_RATE)
+            result = api.measure_from_arrays(reference, estimate, SAMPLE_RATE if mode == "speech" else VISQOL_AUDIO_RATE)
     except (ValueError, IndexError, ZeroDivisionError, FloatingPointError):
         return None
     value = float(result.moslqo)
@@ -271,9 +285,9 @@ def dnsmos(estimate: np.ndarray) -> dict[str, float]:
             "dnsmos_ovrl": float(out["ovrl_mos"])}
 
 
-def log_power(audio: np.ndarray) -> np.ndarray:
-    """log10 power [bins, frames] on the LSD grid, floored so silent bins stay finite."""
-    spec = LSD_GRID.stft(audio.astype(np.float32)).numpy()
+def log_power(audio: np.ndarray, grid: StftGrid = LSD_GRID) -> np.ndarray:
+    """log10 power [bins, frames] on the LSD grid (or another), floored so silent bins stay finite."""
+    spec = grid.stft(audio.astype(np.float32)).numpy()
     return np.log10(np.maximum(np.abs(spec) ** 2, LSD_FLOOR))
 
 
@@ -366,4 +380,35 @@ def score(reference: np.ndarray, estimate: np.ndarray, mask: Mask | None = None,
             out[m] = si_sdr(reference, estimate)
     if "pesq" in chosen:
         out["pesq_error"] = pesq_error
+    return out
+
+
+def score_full_band(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, mask: Mask | None = None,
+                    metrics: Sequence[str] = FULL_BAND_METRICS) -> dict:
+    """The chosen FULL_BAND_METRICS of mono signals at their own rate (above 16 kHz): LSD over the whole
+    band and over 8 kHz to Nyquist (with a mask in the signals' terms, also over its bins above 8 kHz;
+    None without one or where it has none), on a 2048-point Hann window with hop 512 at sample_rate;
+    ViSQOL in audio mode after resampling both to 48 kHz."""
+    from .audio import resample
+
+    chosen = [m for m in check_metrics(metrics) if m in FULL_BAND_METRICS]
+    reference, estimate = check_pair(reference, estimate)
+    if mask is not None:
+        mask.check_matches(reference.size, sample_rate)
+    grid = StftGrid(LSD_GRID.n_fft, LSD_GRID.hop, sample_rate)
+    out: dict = {}
+    if set(chosen) & {"lsd_full", "lsd_above_8k", "lsd_above_8k_mask"}:
+        ref_log, est_log = log_power(reference, grid), log_power(estimate, grid)
+        upper = grid.bin_freqs() >= SAMPLE_RATE / 2
+    for m in chosen:
+        if m == "lsd_full":
+            out[m] = lsd_from_log_power(ref_log, est_log)
+        elif m == "lsd_above_8k":
+            out[m] = lsd_from_log_power(ref_log[upper], est_log[upper])
+        elif m == "lsd_above_8k_mask":
+            out[m] = None if mask is None else lsd_from_log_power(
+                ref_log[upper], est_log[upper], rasterise(mask, grid, ref_log.shape[1])[upper])
+        elif m == "visqol_audio":
+            ref48, est48 = (resample(x, sample_rate, VISQOL_AUDIO_RATE).astype(np.float64) for x in (reference, estimate))
+            out[m] = visqol(ref48, est48, mode="audio")
     return out

@@ -3,10 +3,12 @@
 Every method restores 16 kHz mono audio (the network's world), in chunks so memory stays flat. A
 recording at another rate is resampled to 16 kHz per channel and restored there; only the correction
 (restored minus input, at 16 kHz) goes back, resampled to the recording's rate and kept only inside the
-mask on the recording's own STFT, so the bins outside the mask and everything above 8 kHz are the
-input's own. For a mask of time gaps alone the correction is spliced in the time domain instead, so
-every sample outside the gaps is the input's, bit for bit. A higher output rate than the input's is
-bandwidth extension: the band above the input's Nyquist frequency joins the mask.
+mask on the recording's own STFT (in pieces, so a long file's STFT is never whole in memory). Above
+that band the masked bins are estimated at the recording's own rate (dsp.upper_band, the restorer's
+`full_band`), so the bins outside the mask are the input's own and those inside it are restored up to
+its Nyquist frequency. For a mask of time gaps alone the correction is spliced in the time domain
+instead, so every sample outside the gaps is the input's, bit for bit. A higher output rate than the
+input's is bandwidth extension: the band above the input's Nyquist frequency joins the mask.
 
 `Restorer` is the base of every method's restorer (restorers.py, inpainter.py): a method supplies
 `restore_16k`, and the public `restore` checks what it is given (arrays of any numeric type or a torch
@@ -25,6 +27,7 @@ from .audio import MIN_SAMPLES, SAMPLE_RATE, resample
 from .corruptions import BAND_PASSBAND
 from .detection import detect_signal
 from .dsp.spectral import StftGrid
+from .dsp.upper_band import restore_upper_band
 from .errors import SpeechInpaintError
 from .masks import Mask, Region, crop_mask, gap_sample_mask, load_mask, missing_bins
 from .progress import Progress
@@ -109,6 +112,9 @@ class Restorer:
     def __init__(self, chunk_seconds: float = 30.0, overlap_seconds: float = 1.0):
         self.chunk = int(min(chunk_seconds * SAMPLE_RATE, 2**62))  # inf: one piece
         self.overlap = int(overlap_seconds * SAMPLE_RATE)
+        # At a rate above 16 kHz, also estimate the masked bins above the network's band (dsp.upper_band);
+        # False restores below 8 kHz only, as the project did before (benchmarks/fullband.py compares).
+        self.full_band = True
 
     def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         """Restored float32 audio of the same length; mask at 16 kHz, matching the audio."""
@@ -137,7 +143,7 @@ class Restorer:
             raise SpeechInpaintError(f"{signal.shape[1]} samples is shorter than one analysis window "
                                      f"({MIN_SAMPLES * rate // SAMPLE_RATE} samples at {rate} Hz)")
         mask = resolve_mask(mask, signal, rate)
-        out = restore_signal(self, signal, rate, mask, output_rate, progress)
+        out = restore_signal(self, signal, rate, mask, output_rate, progress, in_place=True)  # signal is a copy
         return (out[0] if mono else out).astype(np.float32)
 
     def restore_mono16(self, audio: np.ndarray, mask: Mask, progress: Progress | None = None) -> np.ndarray:
@@ -201,17 +207,28 @@ def resolve_mask(mask, signal: np.ndarray, rate: int) -> Mask:
 
 
 def restore_signal(restorer: Restorer, signal: np.ndarray, rate: int, mask: Mask, output_rate: int | None = None,
-                   progress: Progress | None = None) -> np.ndarray:
-    """[channels, samples] float64 restored at output_rate (default: rate); see the module doc."""
+                   progress: Progress | None = None, in_place: bool = False) -> np.ndarray:
+    """[channels, samples] float64 restored at output_rate (default: rate); see the module doc. With
+    in_place (a float64 signal at the output rate), the signal itself is restored and returned, so a
+    long recording is never held twice."""
     if output_rate and output_rate != rate:
         signal = np.stack([resample(ch, rate, output_rate) for ch in signal]).astype(np.float64)
         mask = mask_at_output(mask, rate, output_rate, signal.shape[1])
         rate = output_rate
-    return np.stack([restore_channel(restorer, ch, rate, mask.for_channel(c), progress) for c, ch in enumerate(signal)])
+    elif not in_place or signal.dtype != np.float64:
+        signal = np.array(signal, dtype=np.float64)
+    for c in range(signal.shape[0]):
+        restore_channel(restorer, signal[c], rate, mask.for_channel(c), progress)
+    return signal
 
 
-def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, progress: Progress | None) -> np.ndarray:
-    """One channel (float64 at rate) with its mask (same terms, no channel tags)."""
+# The correction at a recording's own rate is kept inside the mask on its STFT in pieces of this length,
+# so memory stays flat on long files.
+PIECE_SECONDS = 30.0
+
+
+def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, progress: Progress | None) -> None:
+    """Restore one channel (float64 at rate, written in place) with its mask (same terms, no channel tags)."""
     gaps_only = all(mask.is_full_band(r) for r in mask.regions)
     if rate == SAMPLE_RATE:
         x16 = x.astype(np.float32)
@@ -219,20 +236,45 @@ def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, pr
     else:
         x16 = resample(x, rate, SAMPLE_RATE)
         mask16 = mask.at_rate(SAMPLE_RATE, len(x16))
-    if not mask16.regions:
-        if progress:
-            progress.update(len(x) / rate)
-        return x.copy()
-    correction = restorer.restore_mono16(x16, mask16, progress).astype(np.float64) - x16
-    if rate != SAMPLE_RATE:
-        correction = resample(correction, SAMPLE_RATE, rate).astype(np.float64)
-        correction = np.pad(correction, (0, max(0, len(x) - len(correction))))[: len(x)]
-    if gaps_only:
-        return np.where(gap_sample_mask(mask), x + correction, x)
-    if rate == SAMPLE_RATE:
-        return x + correction
-    grid = native_grid(rate)
-    inside = missing_bins(mask, grid)
-    inside[grid.bin_freqs() > SAMPLE_RATE / 2, :] = False
-    spec = grid.stft(torch.from_numpy(correction.astype(np.float32))) * torch.from_numpy(inside)
-    return x + grid.istft(spec, len(x)).numpy().astype(np.float64)
+    gap = gap_sample_mask(mask) if gaps_only else None
+    if mask16.regions:
+        restored = restorer.restore_mono16(x16, mask16, progress)
+        if rate == SAMPLE_RATE:
+            correction = restored.astype(np.float64) - x16
+        else:  # float32, as the resampler takes it
+            correction = resample(restored - x16, SAMPLE_RATE, rate)
+            if len(correction) < len(x):
+                correction = np.pad(correction, (0, len(x) - len(correction)))
+            correction = correction[: len(x)]
+        del restored, x16  # a long channel's copies go before the next step makes its own
+        if gaps_only:
+            x[gap] += correction[gap]
+        elif rate == SAMPLE_RATE:
+            x += correction
+        else:
+            add_inside_mask(x, correction, mask, native_grid(rate), SAMPLE_RATE / 2)
+        del correction
+    elif progress:
+        progress.update(len(x) / rate)
+    if rate > SAMPLE_RATE and restorer.full_band:
+        restore_upper_band(x, mask, native_grid(rate), kept=None if gap is None else ~gap)
+
+
+def add_inside_mask(x: np.ndarray, correction: np.ndarray, mask: Mask, grid: StftGrid, top: float) -> None:
+    """x += the correction's STFT bins inside the mask up to `top` Hz, inverted; in pieces of
+    PIECE_SECONDS (each with a window of context on both sides, starting on a frame), the same sum."""
+    n = len(x)
+    piece = max(grid.hop, int(PIECE_SECONDS * grid.sample_rate) // grid.hop * grid.hop)
+    pad = grid.n_fft
+    above = grid.bin_freqs() > top
+    for start in range(0, n, piece):
+        lo, hi = max(0, start - pad), min(n, start + piece + pad)
+        part = crop_mask(mask, lo, hi)
+        if not part.regions:
+            continue
+        inside = missing_bins(part, grid)
+        inside[above, :] = False
+        spec = grid.stft(torch.from_numpy(np.ascontiguousarray(correction[lo:hi], dtype=np.float32)))
+        kept = grid.istft(spec * torch.from_numpy(inside), hi - lo).numpy()
+        stop = min(n, start + piece)
+        x[start:stop] += kept[start - lo:stop - lo]

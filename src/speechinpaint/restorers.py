@@ -47,6 +47,10 @@ LONG_SECONDS = 30.0
 class ZeroRestorer(Restorer):
     """The corrupted audio as it is: the floor every method must beat."""
 
+    def __init__(self):
+        super().__init__()
+        self.full_band = False  # nothing restored above 8 kHz either
+
     def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         return np.asarray(audio, dtype=np.float32)
 
@@ -166,7 +170,7 @@ class RestoreJob(FileJob):
         src, dst, name = Path(item.input), Path(item.output), item.name
         recording = read_recording(src)
         rate, channels, n = recording.sample_rate, recording.channels, recording.num_samples
-        check_signal(recording.samples.mean(axis=0).astype(np.float32), str(src))
+        check_signal(recording.samples.mean(axis=0, dtype=np.float32), str(src))
         line, notes = None, []
         if self.mask == "auto":
             found = detect_signal(recording.samples, rate, self.detect, device=self.device)
@@ -182,7 +186,8 @@ class RestoreJob(FileJob):
         seconds = n / rate
         progress = Progress(seconds, name, "s of audio", enabled=file_progress and seconds > LONG_SECONDS,
                             parts=channels)
-        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress)
+        restored = restore_signal(restorer, recording.samples, rate, file_mask, out_rate, progress,
+                                  in_place=True)
         progress.close()
         chosen, note = output_subtype(dst, recording.subtype, self.subtype, recording.container)
         if note:

@@ -130,9 +130,17 @@ def magma() -> np.ndarray:
     return _MAGMA
 
 
+# A log frequency axis starts here (or at the view's f0 if higher): below it speech holds little, and a
+# log axis down to 0 Hz would give the lowest bins most of the image. The page's LOG_FLOOR_HZ is the same.
+LOG_FLOOR_HZ = 50.0
+SCALES = ("linear", "log")
+
+
 @dataclass(frozen=True)
 class View:
-    """The part of a document an image shows: [t0, t1) s by [f0, f1] Hz, in width x height pixels."""
+    """The part of a document an image shows: [t0, t1) s by [f0, f1] Hz, in width x height pixels, its
+    rows spaced linearly or on a log axis (from LOG_FLOOR_HZ), so a 48 kHz file's speech is not
+    squeezed into the bottom sixth."""
 
     t0: float
     t1: float
@@ -142,21 +150,29 @@ class View:
     height: int
     db_min: float = -100.0
     db_max: float = 0.0
+    scale: str = "linear"
 
     def column_times(self) -> np.ndarray:
         return self.t0 + (np.arange(self.width) + 0.5) * (self.t1 - self.t0) / self.width
 
     def row_freqs(self) -> np.ndarray:
         """Top row first: the highest frequency at the top."""
-        return self.f1 - (np.arange(self.height) + 0.5) * (self.f1 - self.f0) / self.height
+        share = (np.arange(self.height) + 0.5) / self.height
+        if self.scale == "log":
+            lo = min(max(self.f0, LOG_FLOOR_HZ), self.f1 / 2)
+            return np.exp(np.log(self.f1) - share * (np.log(self.f1) - np.log(lo)))
+        return self.f1 - share * (self.f1 - self.f0)
 
 
 def make_view(duration: float, nyquist: float, t0=None, t1=None, f0=None, f1=None, width=None, height=None,
-              db_min=None, db_max=None) -> View:
-    """A checked View; missing bounds default to the whole document, the size to 1024 x 256."""
+              db_min=None, db_max=None, scale=None) -> View:
+    """A checked View; missing bounds default to the whole document, the size to 1024 x 256, the scale
+    to linear."""
+    if scale is not None and scale not in SCALES:
+        raise SpeechInpaintError(f"scale must be linear or log (got {scale!r})")
     view = View(0.0 if t0 is None else t0, duration if t1 is None else t1, 0.0 if f0 is None else f0,
                 nyquist if f1 is None else f1, 1024 if width is None else width, 256 if height is None else height,
-                -100.0 if db_min is None else db_min, 0.0 if db_max is None else db_max)
+                -100.0 if db_min is None else db_min, 0.0 if db_max is None else db_max, scale or "linear")
     values = (view.t0, view.t1, view.f0, view.f1, view.db_min, view.db_max)
     if not all(np.isfinite(v) for v in values):
         raise SpeechInpaintError("the view's bounds must be finite numbers")

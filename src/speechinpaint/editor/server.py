@@ -371,9 +371,9 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
     def spectrogram(doc_id: str, which: str = "original", channel: int = 0, version: int | None = None,
                     t0: float | None = None, t1: float | None = None, f0: float | None = None,
                     f1: float | None = None, width: int | None = None, height: int | None = None,
-                    db_min: float | None = None, db_max: float | None = None):
+                    db_min: float | None = None, db_max: float | None = None, scale: str | None = None):
         doc = documents.get(doc_id)
-        view = make_view(doc.duration, doc.rate / 2, t0, t1, f0, f1, width, height, db_min, db_max)
+        view = make_view(doc.duration, doc.rate / 2, t0, t1, f0, f1, width, height, db_min, db_max, scale)
         x = doc.samples(which, version)[channel_of(doc, channel)]
         return Response(spectrogram_png(x, doc.rate, view), media_type="image/png",
                         headers={"Cache-Control": "no-store"})
@@ -381,11 +381,11 @@ def create_app(path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLO
     @app.get("/api/documents/{doc_id}/probability.png")
     def probability_image(doc_id: str, channel: int = 0, t0: float | None = None, t1: float | None = None,
                           f0: float | None = None, f1: float | None = None, width: int | None = None,
-                          height: int | None = None, style: str = "gray"):
+                          height: int | None = None, style: str = "gray", scale: str | None = None):
         doc = documents.get(doc_id)
         if style not in ("gray", "alpha"):
             raise ApiError(422, f"style must be gray or alpha (got {style!r})")
-        view = make_view(doc.duration, doc.rate / 2, t0, t1, f0, f1, width, height)
+        view = make_view(doc.duration, doc.rate / 2, t0, t1, f0, f1, width, height, scale=scale)
         return Response(probability_png(doc, channel_of(doc, channel), view, style), media_type="image/png",
                         headers={"Cache-Control": "no-store"})
 

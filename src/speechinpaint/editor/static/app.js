@@ -8,6 +8,7 @@
   const HANDLE = 5;              // half size of a resize handle, CSS px
   const MIN_SPAN_T = 0.02;       // s
   const MIN_SPAN_F = 50;         // Hz
+  const LOG_FLOOR_HZ = 50;       // the log frequency axis starts here (documents.LOG_FLOOR_HZ)
   const INITIAL_SPAN_T = 30;     // a long file opens on its first 30 s
   const METHODS = {
     hole: ["model", "interp"],
@@ -26,6 +27,8 @@
     restored: null,              // {mask, methods} of the restoration on the server, or null
     which: "original",
     channel: 0,
+    logFreq: false,              // frequency axis: log (from LOG_FLOOR_HZ) or linear
+    outline: false,              // regions drawn as outlines only, the spectrogram visible under them
     undo: [],
     redo: [],
     busy: new Map(),             // task -> label
@@ -100,9 +103,21 @@
   const nyquist = () => (state.doc ? state.doc.sample_rate / 2 : 8000);
   const duration = () => (state.doc ? state.doc.duration : 1);
   function tToX(t) { const p = plotRect(), v = state.view; return p.x + (t - v.t0) / (v.t1 - v.t0) * p.w; }
-  function fToY(f) { const p = plotRect(), v = state.view; return p.y + p.h - (f - v.f0) / (v.f1 - v.f0) * p.h; }
+  // The share of the view's height below f: linear, or on the log axis from max(f0, LOG_FLOOR_HZ) to f1.
+  function logRange(v) { const lo = Math.min(Math.max(v.f0, LOG_FLOOR_HZ), v.f1 / 2); return [Math.log(lo), Math.log(v.f1)]; }
+  function fShare(f, v) {
+    if (!state.logFreq) return (f - v.f0) / (v.f1 - v.f0);
+    const [a, b] = logRange(v);
+    return (Math.log(Math.max(f, 1e-3)) - a) / (b - a);
+  }
+  function fToY(f) { const p = plotRect(), v = state.view; return p.y + p.h - fShare(f, v) * p.h; }
   function xToT(x) { const p = plotRect(), v = state.view; return v.t0 + (x - p.x) / p.w * (v.t1 - v.t0); }
-  function yToF(y) { const p = plotRect(), v = state.view; return v.f0 + (p.y + p.h - y) / p.h * (v.f1 - v.f0); }
+  function yToF(y) {
+    const p = plotRect(), v = state.view, share = (p.y + p.h - y) / p.h;
+    if (!state.logFreq) return v.f0 + share * (v.f1 - v.f0);
+    const [a, b] = logRange(v);
+    return Math.exp(a + share * (b - a));
+  }
   const clamp = (x, a, b) => Math.min(b, Math.max(a, x));
 
   function grid() {
@@ -151,7 +166,8 @@
     const p = plotRect(), dpr = window.devicePixelRatio || 1, v = state.view;
     const q = new URLSearchParams({
       channel: String(state.channel), t0: v.t0.toFixed(6), t1: v.t1.toFixed(6), f0: v.f0.toFixed(3), f1: v.f1.toFixed(3),
-      width: String(Math.round(p.w * dpr)), height: String(Math.round(p.h * dpr)), ...extra,
+      width: String(Math.round(p.w * dpr)), height: String(Math.round(p.h * dpr)),
+      scale: state.logFreq ? "log" : "linear", ...extra,
     });
     return q;
   }
@@ -297,10 +313,14 @@
     // frequency
     const fs = niceStep(v.f1 - v.f0, p.h / 40);
     ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    for (let f = Math.ceil(v.f0 / fs) * fs; f <= v.f1 + 1e-6; f += fs) {
+    const ticks = [];
+    if (state.logFreq) {  // 1, 2, 5 in each decade
+      for (let d = 10; d <= v.f1; d *= 10) for (const m of [1, 2, 5]) if (m * d >= v.f0 && m * d <= v.f1) ticks.push(m * d);
+    } else for (let f = Math.ceil(v.f0 / fs) * fs; f <= v.f1 + 1e-6; f += fs) ticks.push(f);
+    for (const f of ticks) {
       const y = Math.round(fToY(f)) + 0.5;
       ctx.beginPath(); ctx.moveTo(p.x - 5, y); ctx.lineTo(p.x, y); ctx.stroke();
-      ctx.fillText(formatFreq(f, fs), p.x - 7, y);
+      ctx.fillText(state.logFreq ? formatFreq(f, f >= 1000 ? 1000 : 1) : formatFreq(f, fs), p.x - 7, y);
     }
     ctx.save(); ctx.translate(11, p.y + p.h / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
     ctx.fillText("Hz", 0, 0); ctx.restore();
@@ -315,8 +335,10 @@
       if (!visibleOnChannel(r)) continue;
       const b = regionBox(r), sel = r.id === state.selected;
       const color = r.origin === "detected" && !r.accepted ? "255,138,79" : r.accepted ? "95,211,141" : "79,163,255";
-      ctx.fillStyle = `rgba(${color},${sel ? 0.28 : 0.14})`;
-      ctx.fillRect(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0);
+      if (!state.outline) {
+        ctx.fillStyle = `rgba(${color},${sel ? 0.28 : 0.14})`;
+        ctx.fillRect(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0);
+      }
       ctx.strokeStyle = `rgba(${color},${sel ? 1 : 0.8})`; ctx.lineWidth = sel ? 2 : 1;
       ctx.strokeRect(b.x0 + 0.5, b.y0 + 0.5, b.x1 - b.x0 - 1, b.y1 - b.y0 - 1);
       if (sel) for (const h of handles(r)) {
@@ -1176,6 +1198,10 @@
   $("zoom-out-f").addEventListener("click", () => zoom("f", 2, state.view.f0));
   $("zoom-fit").addEventListener("click", fit);
   for (const id of ["db-min", "db-max"]) $(id).addEventListener("change", () => { images.spec = null; scheduleFetch(true); });
+  $("log-freq").addEventListener("change", () => {
+    state.logFreq = $("log-freq").checked; images.spec = null; images.prob = null; requestDraw(); scheduleFetch(true);
+  });
+  $("outline-regions").addEventListener("change", () => { state.outline = $("outline-regions").checked; requestDraw(); });
   $("view-which").addEventListener("change", () => { state.which = $("view-which").value; images.spec = null; scheduleFetch(true); });
   $("channel").addEventListener("change", () => {
     state.channel = parseInt($("channel").value, 10) || 0;
@@ -1227,5 +1253,5 @@
   requestDraw();
   loadInitial();
   // for tests and the console: a read-only look at the editor's state
-  window.speechinpaintEditor = { state, maskJson: () => (state.doc ? maskJson() : null), view: () => ({ ...state.view }), tToX, fToY, plotRect };
+  window.speechinpaintEditor = { state, maskJson: () => (state.doc ? maskJson() : null), view: () => ({ ...state.view }), tToX, fToY, yToF, plotRect };
 })();
