@@ -1,5 +1,5 @@
 """The model's steps beyond the U-Net, one at a time: the pitch fill in time gaps, the phase started
-from each fill, the number of phase iterations, and the envelope head in a missing band.
+from each fill, the number of phase iterations, the band's level, and the envelope head in a missing band.
 
 On the validation voices (the segments quality.py scores), each condition is restored with the shipped
 network taken apart (the shipped rows at its default iterations, MODEL_ITERS):
@@ -7,15 +7,18 @@ network taken apart (the shipped rows at its default iterations, MODEL_ITERS):
 - holes 30 %: interp; the U-Net at 32 iterations and at the default;
 - gaps 20 %: interp; the U-Net alone (gap_fill_share 0, random start phase); the pitch fill alone
   (share 1); the shipped blend (its share) from the fill's phase, at 32, the default and 4 iterations;
-- band 4 kHz: the narrowband input; sbr; the U-Net from the copied-up phase at 32, the default and 4
-  iterations; and with --head, a checkpoint's envelope head over the copied-up detail
+- band 4 kHz: the narrowband input; sbr; the U-Net from the copied-up phase at full level (band gain
+  0 dB), then at the shipped band gain (model.band_gain_db) at 32, the default and 4 iterations; with
+  --gains, a row per band gain; and with --head, a checkpoint's envelope head over the copied-up detail
   (configs/envelope.yaml).
 
 Each table lists the field's ranking metrics and the wall time per audio second. --skip scores other
-segments (those after the first SKIP), as for choosing the share with --shares:
+segments (those after the first SKIP), as for choosing the share with --shares and the band gain with
+--gains:
 
     python benchmarks/model_steps.py --count 30 --head runs/envelope/checkpoints/best.ckpt
     python benchmarks/model_steps.py --skip 30 --count 30 --conditions gaps --shares 0.4,0.6,0.7
+    python benchmarks/model_steps.py --skip 30 --count 30 --conditions band --gains 0,-3,-6,-9,-10.5,-12,-13.5,-15,-16.5,-18,-20
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def main() -> None:
     p.add_argument("--head", help="a checkpoint with an envelope head, for its band row")
     p.add_argument("--skip", type=int, default=0, help="score the segments after the first SKIP (other segments)")
     p.add_argument("--shares", default="", help="comma list of more gap_fill_share values, a gaps row each")
+    p.add_argument("--gains", default="", help="comma list of band gains (dB), a band row each")
     p.add_argument("--conditions", default="holes,gaps,band", help="comma list of the conditions to run")
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -72,6 +76,7 @@ def main() -> None:
     if share == 0:
         raise SpeechInpaintError("this checkpoint has no pitch fill share (model.gap_fill_share): nothing to take apart")
     n = shipped.iterations
+    gain = shipped.model.config.band_gain_db
     rows = {
         "holes": {
             "interp": make_restorer("interp"),
@@ -89,13 +94,16 @@ def main() -> None:
         "band": {
             "narrowband input": make_restorer("zero"),
             "sbr": make_restorer("sbr"),
-            "U-Net, copied phase, 32 iterations": variant(shipped, 32),
-            f"U-Net, copied phase, {n} iterations (shipped)": shipped,
-            "U-Net, copied phase, 4 iterations": variant(shipped, 4),
+            f"U-Net, copied phase, full level, {n} iterations": variant(shipped, n, band_gain_db=0.0),
+            f"U-Net, copied phase, {gain:g} dB, 32 iterations": variant(shipped, 32),
+            f"U-Net, copied phase, {gain:g} dB, {n} iterations (shipped)": shipped,
+            f"U-Net, copied phase, {gain:g} dB, 4 iterations": variant(shipped, 4),
         },
     }
     for extra in (float(x) for x in args.shares.split(",") if x):
         rows["gaps"][f"blend, share {extra:g}, {n} iterations"] = variant(shipped, n, gap_fill_share=extra)
+    for extra in (float(x) for x in args.gains.split(",") if x):
+        rows["band"][f"band gain {extra:g} dB, {n} iterations"] = variant(shipped, n, band_gain_db=extra)
     if args.head:
         head = Inpainter.from_checkpoint(args.head, iterations=n)
         if head.model.envelope is None:

@@ -54,12 +54,13 @@ RANKING = {
     "band": ("lsd", "lsd_high", "visqol"),
 }
 # The quality bars: (metric, ">=", ">" or "<=", value) per corruption, where a value is a number or
-# (a row of the table, an offset): gaps PESQ at least 0.15 above interp's, the band's ViSQOL above the
-# narrowband input's, holes no worse than the first shipped network (PESQ 2.68) beyond noise.
+# (a row of the table, an offset): gaps PESQ at least 0.15 above interp's; an extended band that does no
+# harm (ViSQOL within 0.05 of the narrowband input's, PESQ 0.1 above it, LSD at most 1.6); holes no worse
+# than the first shipped network (PESQ 2.68) beyond noise.
 BARS = {
     "holes": (("pesq", ">=", 2.65), ("stoi", ">=", 0.92), ("lsd", "<=", 0.55)),
     "gaps": (("pesq", ">=", ("interp", 0.15)), ("stoi", ">", ("interp", 0.0)), ("plcmos", ">", ("opus-deep-plc", 0.0))),
-    "band": (("visqol", ">", ("corrupted", 0.0)), ("lsd", "<=", 1.0), ("pesq", ">=", ("corrupted", -0.1))),
+    "band": (("visqol", ">=", ("corrupted", -0.05)), ("pesq", ">=", ("corrupted", 0.1)), ("lsd", "<=", 1.6)),
 }
 LOWER_IS_BETTER = ("lsd", "lsd_high", "lsd_mask")
 

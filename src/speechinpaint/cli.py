@@ -22,7 +22,8 @@ def cmd_restore(args) -> int:
     from .restorers import restore_files
 
     return restore_files(args.input, args.output, args.method, args.mask, args.checkpoint, args.reference,
-                         args.iterations, args.device, args.sample_rate, args.subtype, args.detect, args.save_mask)
+                         args.iterations, args.device, args.sample_rate, args.subtype, args.detect, args.save_mask,
+                         args.band_gain_db)
 
 
 def cmd_evaluate(args) -> int:
@@ -139,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reference", help="clean audio (file or folder): the oracle's magnitude; what an Opus sender encoded")
     r.add_argument("--iterations", type=int, default=None,
                    help="phase reconstruction iterations (default: 16 for the model, 32 for interp and oracle)")
+    r.add_argument("--band-gain-db", type=float, help="model: the level of an extended upper band against the "
+                   "network's estimate (default: the checkpoint's; 0 for the full-level estimate)")
     r.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda, cuda:1, mps)")
     r.add_argument("--sample-rate", type=int, help="output rate (default: the input's; higher than an input below "
                    "16 kHz extends its band)")

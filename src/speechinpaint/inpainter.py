@@ -11,11 +11,14 @@ structure where there is one:
   (dsp.gap_fill), starting from the fill's phase;
 - a missing upper band (a region from some frequency to Nyquist lasting BAND_MIN_SECONDS or more):
   starting from the phase of the bins just below the edge copied up (baselines.sbr), and with an
-  envelope head, its envelope over their detail in place of the U-Net's estimate.
+  envelope head, its envelope over their detail in place of the U-Net's estimate; its magnitude is the
+  input's plus the config's band gain times the estimate's excess over it (band_gain_db, 0 dB: the
+  estimate as it is).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +26,9 @@ import torch
 
 from .baselines.sbr import MIN_SOURCE_BINS, copy_up_source
 from .checkpoint import load_checkpoint
+from .errors import SpeechInpaintError
 from .dsp.gap_fill import fill_gaps
-from .dsp.spectral import MODEL_GRID, log_magnitude, spectral_envelope
+from .dsp.spectral import LOG_FLOOR, MODEL_GRID, log_magnitude, spectral_envelope
 from .masks import Mask, Region, gap_sample_mask, missing_bins
 from .model import network_outputs
 from .reconstruction import restore_from_magnitude
@@ -57,9 +61,15 @@ class Inpainter(Restorer):
             self.model = self.model.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None, **kwargs) -> "Inpainter":
-        """A user's checkpoint (a training run's .ckpt or exported weights); None means the shipped model."""
+    def from_checkpoint(cls, path: str | Path | None, band_gain_db: float | None = None, **kwargs) -> "Inpainter":
+        """A user's checkpoint (a training run's .ckpt or exported weights); None means the shipped model.
+        band_gain_db: the band gain to use instead of the checkpoint's (model.band_gain_db)."""
         model, config = load_checkpoint(SHIPPED_WEIGHTS if path is None else path)
+        if band_gain_db is not None:
+            try:
+                model.config = dataclasses.replace(model.config, band_gain_db=band_gain_db)
+            except ValueError as exc:
+                raise SpeechInpaintError(str(exc).removeprefix("model ")) from None
         return cls(model, config, **kwargs)
 
     @classmethod
@@ -100,17 +110,21 @@ class Inpainter(Restorer):
         start = torch.full(spec.shape, float("nan"))
         detail = known_log - spectral_envelope(known_log) if head else None
         df = MODEL_GRID.sample_rate / MODEL_GRID.n_fft
+        gain = 10 ** (self.model.config.band_gain_db / 20)
         for region in bands:
             edge = int(np.ceil(region.f0 / df))
-            if edge <= MIN_SOURCE_BINS:
-                continue  # too little below the edge to copy from
             inside = self.bins_of(mask, [region], spec.shape[-1])
-            inside[:edge] = False
-            source = torch.from_numpy(copy_up_source(edge, spec.shape[0], df))
-            if head:
-                filled = envelope[0, edge:].cpu() + detail[source]
-                log_mag[edge:] = torch.where(inside[edge:], filled, log_mag[edge:])
-            start[edge:] = torch.where(inside[edge:], spec[source].angle(), start[edge:])
+            if edge > MIN_SOURCE_BINS:  # else too little below the edge to copy from
+                inside[:edge] = False
+                source = torch.from_numpy(copy_up_source(edge, spec.shape[0], df))
+                if head:
+                    filled = envelope[0, edge:].cpu() + detail[source]
+                    log_mag[edge:] = torch.where(inside[edge:], filled, log_mag[edge:])
+                start[edge:] = torch.where(inside[edge:], spec[source].angle(), start[edge:])
+            if gain != 1:
+                known = spec.abs()
+                scaled = (known + gain * (log_mag.exp() - known)).clamp_min(LOG_FLOOR).log()
+                log_mag = torch.where(inside, scaled, log_mag)
         share = self.model.config.gap_fill_share
         gaps = [r for r in mask.regions if mask.is_full_band(r)]
         if gaps and share > 0:

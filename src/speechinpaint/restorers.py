@@ -92,17 +92,19 @@ class SeedMfccRestorer(Restorer):
 
 
 def make_restorer(method: str, iterations: int | None = None, checkpoint: str | None = None,
-                  device: str = "cpu", reference: np.ndarray | None = None) -> Restorer:
+                  device: str = "cpu", reference: np.ndarray | None = None,
+                  band_gain_db: float | None = None) -> Restorer:
     """The restorer of a named method, given the options that method uses (the others are ignored).
 
     iterations None is each method's own default (inpainter.MODEL_ITERS for the model, DEFAULT_ITERS otherwise).
-    model: checkpoint (None: the shipped weights), device, iterations; interp: iterations; oracle:
+    model: checkpoint (None: the shipped weights), device, iterations, band_gain_db (None: the
+    checkpoint's); interp: iterations; oracle:
     reference, iterations; zero, seed-mfcc, ar and sbr: nothing; opus-plc and opus-deep-plc: reference if
     given (the signal the sender encoded); opus-fec: reference (peers/opus.py).
     """
     own = {} if iterations is None else {"iterations": iterations}
     if method == "model":
-        return Inpainter.from_checkpoint(checkpoint, device=device, **own)
+        return Inpainter.from_checkpoint(checkpoint, band_gain_db, device=device, **own)
     if method == "interp":
         return InterpRestorer(**own)
     if method == "oracle":
@@ -137,11 +139,12 @@ def reference_file(reference: Path, name: str) -> Path:
 def restore_files(input: str | Path, output: str | Path, method: str = "model", mask: str | None = None,
                   checkpoint: str | None = None, reference: str | None = None, iterations: int | None = None,
                   device: str = "cpu", sample_rate: int | None = None, subtype: str | None = None,
-                  detect: tuple[str, ...] = KINDS, save_mask: bool = False) -> int:
+                  detect: tuple[str, ...] = KINDS, save_mask: bool = False, band_gain_db: float | None = None) -> int:
     """`speechinpaint restore`: every file in its own terms (rate, channels, format; recording.py) with
     its mask: NAME.mask.json beside it, `mask`, or "auto" to detect it (one line per file says what was
     found; `detect` chooses the kinds, `save_mask` writes the mask beside the output). sample_rate: the
-    output's rate (a higher one than the input's extends the band); subtype: the output's sample format.
+    output's rate (a higher one than the input's extends the band); subtype: the output's sample format;
+    band_gain_db: the model's band level instead of its checkpoint's.
     Returns the exit status (1 if any file failed)."""
     if method in NEEDS_REFERENCE and not reference:
         raise SpeechInpaintError(f"the {method} method needs --reference CLEAN (file or folder)")
@@ -156,7 +159,7 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
                                reference_file(Path(reference), name) if reference else None])
     # The clean signal is each file's own, so a method that takes it gets a restorer per file.
     per_file = reference is not None and method in TAKES_REFERENCE
-    shared = None if per_file else make_restorer(method, iterations, checkpoint, device)
+    shared = None if per_file else make_restorer(method, iterations, checkpoint, device, band_gain_db=band_gain_db)
 
     def work(src: Path, dst: Path, name: str) -> None:
         recording = read_recording(src)
