@@ -100,7 +100,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--seed", type=int, default=0, help="seed of the speaker split (default: 0)")
 
 
-METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "sbr", "opus-plc", "opus-deep-plc",
+METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "janssen-tf", "sbr", "opus-plc", "opus-deep-plc",
            "opus-fec")  # restorers.METHODS, without importing torch
 KINDS = ("holes", "gaps", "band")  # detection.KINDS, likewise
 

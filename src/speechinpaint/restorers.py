@@ -16,6 +16,7 @@ import torch
 
 from .audio import check_signal, container_for, load_audio, output_subtype, read_recording, recording_writer
 from .baselines.ar import ArRestorer
+from .baselines.janssen_tf import JanssenTfRestorer
 from .baselines.sbr import SbrRestorer
 from .baselines.seed_mfcc import SeedMLP, restore_seed_mfcc
 from .detection import KINDS, detect_signal
@@ -31,7 +32,7 @@ from .reconstruction import restore_from_magnitude
 from .progress import Progress
 from .recording import Restorer, mask_at_output, restore_signal
 
-METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "sbr", "opus-plc", "opus-deep-plc",
+METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "janssen-tf", "sbr", "opus-plc", "opus-deep-plc",
            "opus-fec")
 # The methods that use the clean signal (the oracle's magnitude; what an Opus sender encoded), and those
 # that cannot work without it.
@@ -99,7 +100,7 @@ def make_restorer(method: str, iterations: int | None = None, checkpoint: str | 
     iterations None is each method's own default (inpainter.MODEL_ITERS for the model, DEFAULT_ITERS otherwise).
     model: checkpoint (None: the shipped weights), device, iterations, band_gain_db (None: the
     checkpoint's); interp: iterations; oracle:
-    reference, iterations; zero, seed-mfcc, ar and sbr: nothing; opus-plc and opus-deep-plc: reference if
+    reference, iterations; zero, seed-mfcc, ar, janssen-tf and sbr: nothing; opus-plc and opus-deep-plc: reference if
     given (the signal the sender encoded); opus-fec: reference (peers/opus.py).
     """
     own = {} if iterations is None else {"iterations": iterations}
@@ -117,6 +118,8 @@ def make_restorer(method: str, iterations: int | None = None, checkpoint: str | 
         return SeedMfccRestorer()
     if method == "ar":
         return ArRestorer()
+    if method == "janssen-tf":
+        return JanssenTfRestorer()
     if method == "sbr":
         return SbrRestorer()
     if method in OPUS_METHODS:
