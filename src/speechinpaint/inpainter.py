@@ -6,7 +6,8 @@ are kept exactly.
 
 Each kind of damage takes the estimate that suits it, and the phase starts from the signal's own
 structure where there is one:
-- holes: the U-Net's log-magnitude, from a random phase;
+- holes: the U-Net's log-magnitude, from a random phase; with the config's comb_share, voiced frames
+  blended with a harmonic comb at the f0 tracked on that restoration (dsp.harmonic_comb), restored again;
 - time gaps: with the config's gap_fill_share, a blend of the U-Net's and the two-sided pitch fill's
   (dsp.gap_fill), starting from the fill's phase;
 - a missing upper band (a region from some frequency to Nyquist lasting BAND_MIN_SECONDS or more):
@@ -28,6 +29,7 @@ from .baselines.sbr import MIN_SOURCE_BINS, copy_up_source
 from .checkpoint import load_checkpoint
 from .errors import SpeechInpaintError
 from .dsp.gap_fill import fill_gaps
+from .dsp.harmonic_comb import lay_comb, track_f0
 from .dsp.spectral import LOG_FLOOR, MODEL_GRID, log_magnitude, spectral_envelope
 from .masks import Mask, Region, gap_sample_mask, missing_bins
 from .model import network_outputs
@@ -142,7 +144,14 @@ class Inpainter(Restorer):
     def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         missing = missing_bins(mask, MODEL_GRID)
         log_mag, start = self.estimate(audio, mask, missing)
-        return restore_from_magnitude(audio, mask, log_mag.exp(), missing, self.iterations, start)
+        restored = restore_from_magnitude(audio, mask, log_mag.exp(), missing, self.iterations, start)
+        config = self.model.config
+        holes = [r for r in mask.regions if not mask.is_full_band(r) and not is_upper_band(mask, r)]
+        if not holes or config.comb_share == 0:
+            return restored
+        inside = self.bins_of(mask, holes, log_mag.shape[-1])
+        combed = lay_comb(log_mag, track_f0(restored), inside, config.comb_share, config.comb_depth_db)
+        return restore_from_magnitude(audio, mask, combed.exp(), missing, self.iterations, start)
 
 
 def is_upper_band(mask: Mask, region: Region) -> bool:
