@@ -44,8 +44,9 @@ ADMM_STEPS = 200
 GAMMA = 10.0
 MARGIN = 5  # known frames on each side of a stretch, at least (the paper's)
 BLOCK = 40  # damaged frames one AR model describes at most: 320 ms
+# The inverse STFT divides by the windows' summed square; at a segment's two ends few windows reach a
+# sample and that sum tends to 0, so it is floored at this share of its peak (the ADMM diverges without).
 FLOOR = 0.1
-
 
 WINDOW = MODEL_GRID.window().double().numpy()
 HOP, N_FFT = MODEL_GRID.hop, MODEL_GRID.n_fft
@@ -70,8 +71,8 @@ def overlap_add(frames: np.ndarray) -> np.ndarray:
 
 
 def synthesis(c: np.ndarray, envelope: np.ndarray) -> np.ndarray:
-    """The least-squares inverse of analysis(): the windowed frames overlap-added over the window's
-    summed square (`envelope`, where no window reaches a sample it is 0)."""
+    """The least-squares inverse of analysis(): the windowed frames overlap-added, times `envelope` (one
+    over the windows' summed square, floored at the segment's ends: FLOOR)."""
     frames = fft.irfft(np.swapaxes(c, -1, -2), N_FFT, axis=-1) * WINDOW
     return overlap_add(frames) * envelope
 
