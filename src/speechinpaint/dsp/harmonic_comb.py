@@ -20,6 +20,7 @@ from .spectral import MODEL_GRID, spectral_envelope
 
 F0_MIN, F0_MAX = 60.0, 400.0  # Hz: the voices pYIN looks for
 PYIN_FRAME = 1024  # samples: two periods of F0_MIN at 16 kHz
+PYIN_STEP = 2  # pYIN runs every PYIN_STEP model-grid hops (16 ms), each frame takes the nearest f0
 
 
 def track_f0(audio: np.ndarray) -> np.ndarray:
@@ -27,8 +28,9 @@ def track_f0(audio: np.ndarray) -> np.ndarray:
     import librosa  # here, not at the top: it loads numba, slow to start, and only holes need it
 
     f0, voiced, _ = librosa.pyin(np.asarray(audio, dtype=np.float32), fmin=F0_MIN, fmax=F0_MAX, sr=SAMPLE_RATE,
-                                 frame_length=PYIN_FRAME, hop_length=MODEL_GRID.hop, center=True)
-    return np.where(voiced, f0, np.nan)[:MODEL_GRID.num_frames(len(audio))]
+                                 frame_length=PYIN_FRAME, hop_length=PYIN_STEP * MODEL_GRID.hop, center=True)
+    nearest = np.minimum((np.arange(MODEL_GRID.num_frames(len(audio))) + PYIN_STEP // 2) // PYIN_STEP, len(f0) - 1)
+    return np.where(voiced, f0, np.nan)[nearest]
 
 
 def main_lobe(offset: np.ndarray) -> np.ndarray:
