@@ -1,21 +1,27 @@
-"""The model's steps beyond the U-Net, one at a time: the pitch fill in time gaps, the phase started
-from each fill, the number of phase iterations, and the envelope head in a missing band.
+"""The model's steps beyond the U-Net, one at a time: the harmonic comb in holes, the pitch fill in time
+gaps, the phase started from each fill, the number of phase iterations, the band's level, and the
+envelope head in a missing band.
 
 On the validation voices (the segments quality.py scores), each condition is restored with the shipped
 network taken apart (the shipped rows at its default iterations, MODEL_ITERS):
 
-- holes 30 %: interp; the U-Net at 32 iterations and at the default;
+- holes 30 %: interp; the U-Net without the comb (comb_share 0) at 32 iterations and at the default;
+  the shipped model (with its comb_share, if any); with --combs, a row per comb share and depth;
 - gaps 20 %: interp; the U-Net alone (gap_fill_share 0, random start phase); the pitch fill alone
   (share 1); the shipped blend (its share) from the fill's phase, at 32, the default and 4 iterations;
-- band 4 kHz: the narrowband input; sbr; the U-Net from the copied-up phase at 32, the default and 4
-  iterations; and with --head, a checkpoint's envelope head over the copied-up detail
+- band 4 kHz: the narrowband input; sbr; the U-Net from the copied-up phase at full level (band gain
+  0 dB), then at the shipped band gain (model.band_gain_db) at 32, the default and 4 iterations; with
+  --gains, a row per band gain; and with --head, a checkpoint's envelope head over the copied-up detail
   (configs/envelope.yaml).
 
 Each table lists the field's ranking metrics and the wall time per audio second. --skip scores other
-segments (those after the first SKIP), as for choosing the share with --shares:
+segments (those after the first SKIP), as for choosing the share with --shares, the band gain with
+--gains and the comb with --combs:
 
     python benchmarks/model_steps.py --count 30 --head runs/envelope/checkpoints/best.ckpt
     python benchmarks/model_steps.py --skip 30 --count 30 --conditions gaps --shares 0.4,0.6,0.7
+    python benchmarks/model_steps.py --skip 30 --count 30 --conditions band --gains 0,-3,-6,-9,-10.5,-12,-13.5,-15,-16.5,-18,-20
+    python benchmarks/model_steps.py --skip 30 --count 30 --conditions holes --combs 0.3:20,0.3:40,0.5:20
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ def main() -> None:
     p.add_argument("--head", help="a checkpoint with an envelope head, for its band row")
     p.add_argument("--skip", type=int, default=0, help="score the segments after the first SKIP (other segments)")
     p.add_argument("--shares", default="", help="comma list of more gap_fill_share values, a gaps row each")
+    p.add_argument("--gains", default="", help="comma list of band gains (dB), a band row each")
+    p.add_argument("--combs", default="", help="comma list of SHARE:DEPTH_DB of the harmonic comb, a holes row each")
     p.add_argument("--conditions", default="holes,gaps,band", help="comma list of the conditions to run")
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -72,11 +80,14 @@ def main() -> None:
     if share == 0:
         raise SpeechInpaintError("this checkpoint has no pitch fill share (model.gap_fill_share): nothing to take apart")
     n = shipped.iterations
+    gain = shipped.model.config.band_gain_db
+    comb = shipped.model.config.comb_share
     rows = {
         "holes": {
             "interp": make_restorer("interp"),
-            "U-Net, 32 iterations": variant(shipped, 32),
-            f"U-Net, {n} iterations (shipped)": shipped,
+            "U-Net, 32 iterations": variant(shipped, 32, comb_share=0.0),
+            f"U-Net, {n} iterations": variant(shipped, n, comb_share=0.0),
+            f"U-Net + comb share {comb:g}, {n} iterations (shipped)": shipped,
         },
         "gaps": {
             "interp": make_restorer("interp"),
@@ -89,13 +100,20 @@ def main() -> None:
         "band": {
             "narrowband input": make_restorer("zero"),
             "sbr": make_restorer("sbr"),
-            "U-Net, copied phase, 32 iterations": variant(shipped, 32),
-            f"U-Net, copied phase, {n} iterations (shipped)": shipped,
-            "U-Net, copied phase, 4 iterations": variant(shipped, 4),
+            f"U-Net, copied phase, full level, {n} iterations": variant(shipped, n, band_gain_db=0.0),
+            f"U-Net, copied phase, {gain:g} dB, 32 iterations": variant(shipped, 32),
+            f"U-Net, copied phase, {gain:g} dB, {n} iterations (shipped)": shipped,
+            f"U-Net, copied phase, {gain:g} dB, 4 iterations": variant(shipped, 4),
         },
     }
     for extra in (float(x) for x in args.shares.split(",") if x):
         rows["gaps"][f"blend, share {extra:g}, {n} iterations"] = variant(shipped, n, gap_fill_share=extra)
+    for extra in (x.split(":") for x in args.combs.split(",") if x):
+        share_, depth = float(extra[0]), float(extra[1])
+        rows["holes"][f"comb share {share_:g}, depth {depth:g} dB"] = variant(shipped, n, comb_share=share_,
+                                                                            comb_depth_db=depth)
+    for extra in (float(x) for x in args.gains.split(",") if x):
+        rows["band"][f"band gain {extra:g} dB, {n} iterations"] = variant(shipped, n, band_gain_db=extra)
     if args.head:
         head = Inpainter.from_checkpoint(args.head, iterations=n)
         if head.model.envelope is None:

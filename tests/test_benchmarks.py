@@ -16,6 +16,7 @@ SCRIPTS = {
     "detect": ["--limit", "1"],
     "detector_threshold": ["--crops", "1"],
     "envelope_probe": ["--count", "1"],
+    "janssen_tf": ["--count", "1"],
     "loss_alignment": ["--count", "1"],
     "model_steps": ["--count", "1"],
     "quality": ["--count", "1"],

@@ -174,3 +174,41 @@ def test_shipped_weights_restore_a_held_out_clip_better_than_zero():
         assert after["lsd"] < before["lsd"], kind
         if kind != "band":  # the band-limited input already scores high on STOI
             assert after["stoi"] > before["stoi"], kind
+
+
+def test_band_gain_round_trips_through_export_and_sets_the_band_level(tmp_path):
+    """`python -m speechinpaint.checkpoint ... --band-gain-db X` writes the band level into the shipped
+    form, the weights unchanged; restoring a band with it lowers the band by that gain against the
+    full-level estimate (the input's band is near silent), and a restore option overrides it."""
+    import subprocess
+    import sys
+
+    model = InpaintUNet(TINY)
+    path = tmp_path / "m.pt"
+    torch.save({"format": MODEL_FORMAT, "config": {"model": TINY.to_dict()}, "state_dict": model.state_dict()}, path)
+    run = [sys.executable, "-m", "speechinpaint.checkpoint", str(path)]
+    subprocess.run([*run, str(tmp_path / "low.pt"), "--band-gain-db", "-12"], check=True)
+    low, config = load_checkpoint(tmp_path / "low.pt")
+    assert low.config.band_gain_db == -12.0 and config["model"]["band_gain_db"] == -12.0
+    assert low.config.gap_fill_share == TINY.gap_fill_share
+    assert all(torch.equal(v.half().float(), low.state_dict()[k]) for k, v in model.state_dict().items()
+               if v.is_floating_point())
+    bad = subprocess.run([*run, str(tmp_path / "bad.pt"), "--band-gain-db", "30"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "band_gain_db" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad.pt").exists()
+
+    clean = load_audio(DATA / "da_7spoke.wav")
+    corrupted, mask = corrupt(clean, "band", seed=0, cutoff_hz=4000.0)
+    full = Inpainter.from_checkpoint(tmp_path / "low.pt", band_gain_db=0.0).restore(corrupted, mask)
+    quiet = Inpainter.from_checkpoint(tmp_path / "low.pt").restore(corrupted, mask)
+
+    def band_power(audio):
+        return float((MODEL_GRID.stft(torch.from_numpy(audio))[140:].abs() ** 2).sum())
+
+    ratio_db = 10 * np.log10(band_power(quiet) / band_power(full))
+    assert -14.0 < ratio_db < -10.0
+    below = slice(0, 100)  # below 3.1 kHz, well under the edge: the band level leaves it
+    a, b = (MODEL_GRID.stft(torch.from_numpy(x))[below] for x in (quiet, full))
+    assert float((a - b).abs().norm() / b.abs().norm()) < 0.01
+    with pytest.raises(SpeechInpaintError, match="band_gain_db"):
+        Inpainter.from_checkpoint(tmp_path / "low.pt", band_gain_db=20.0)

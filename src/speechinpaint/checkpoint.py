@@ -63,7 +63,7 @@ def load_checkpoint(path: str | Path, expected: str = MODEL_FORMAT) -> tuple[Inp
 
 
 # Model settings that change how the weights are used at inference, not the weights themselves.
-INFERENCE_SETTINGS = ("gap_fill_share",)
+INFERENCE_SETTINGS = ("gap_fill_share", "band_gain_db", "comb_share", "comb_depth_db")
 
 
 def export_weights(ckpt_path: str | Path, out_path: str | Path, extra: dict | None = None,
@@ -95,8 +95,11 @@ if __name__ == "__main__":
     parser.add_argument("checkpoint", help="a .ckpt written by `speechinpaint train` (or exported weights)")
     parser.add_argument("output", help="the .pt to write, e.g. src/speechinpaint/weights/model.pt or holes_detector.pt")
     parser.add_argument("--gap-fill-share", type=float, help="the share of the pitch fill inside time gaps")
+    parser.add_argument("--band-gain-db", type=float, help="the gain of a missing upper band's estimate over the input")
+    parser.add_argument("--comb-share", type=float, help="the share of the harmonic comb in voiced holes")
+    parser.add_argument("--comb-depth-db", type=float, help="the harmonic comb's valleys below its peaks")
     args = parser.parse_args()
-    settings = {} if args.gap_fill_share is None else {"gap_fill_share": args.gap_fill_share}
+    settings = {name: getattr(args, name) for name in INFERENCE_SETTINGS if getattr(args, name) is not None}
     try:
         export_weights(args.checkpoint, args.output, settings=settings)
     except SpeechInpaintError as exc:

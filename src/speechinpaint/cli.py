@@ -30,7 +30,7 @@ def cmd_restore(args) -> int:
     torch_device(args.device)  # before any file or weights are read
     return restore_files(args.input, args.output, args.method, args.mask, args.checkpoint, args.reference,
                          args.iterations, args.device, args.sample_rate, args.subtype, args.detect or KINDS,
-                         args.save_mask, args.workers, args.ray, args.resume)
+                         args.save_mask, args.workers, args.ray, args.resume, args.band_gain_db)
 
 
 def cmd_evaluate(args) -> int:
@@ -110,7 +110,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--seed", type=int, default=0, help="seed of the speaker split (default: 0)")
 
 
-METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "sbr", "opus-plc", "opus-deep-plc",
+METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "janssen-tf", "sbr", "opus-plc", "opus-deep-plc",
            "opus-fec")  # restorers.METHODS, without importing torch
 KINDS = ("holes", "gaps", "band")  # detection.KINDS, likewise
 # The highest output rate --sample-rate takes (8x 48 kHz; beyond it a rate is a typo, and costs memory).
@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reference", help="clean audio (file or folder): the oracle's magnitude; what an Opus sender encoded")
     r.add_argument("--iterations", type=int_in(1), default=None,
                    help="phase reconstruction iterations (default: 16 for the model, 32 for interp and oracle)")
+    r.add_argument("--band-gain-db", type=float, help="model: the level of an extended upper band against the "
+                   "network's estimate (default: the checkpoint's; 0 for the full-level estimate)")
     r.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda, cuda:1, mps)")
     r.add_argument("--sample-rate", type=int_in(8000, MAX_SAMPLE_RATE),
                    help="output rate (default: the input's; higher than an input below 16 kHz extends its band)")

@@ -6,16 +6,20 @@ are kept exactly.
 
 Each kind of damage takes the estimate that suits it, and the phase starts from the signal's own
 structure where there is one:
-- holes: the U-Net's log-magnitude, from a random phase;
+- holes: the U-Net's log-magnitude, from a random phase; with the config's comb_share, voiced frames
+  blended with a harmonic comb at the f0 tracked on that restoration (dsp.harmonic_comb), restored again;
 - time gaps: with the config's gap_fill_share, a blend of the U-Net's and the two-sided pitch fill's
   (dsp.gap_fill), starting from the fill's phase;
 - a missing upper band (a region from some frequency to Nyquist lasting BAND_MIN_SECONDS or more):
   starting from the phase of the bins just below the edge copied up (baselines.sbr), and with an
-  envelope head, its envelope over their detail in place of the U-Net's estimate.
+  envelope head, its envelope over their detail in place of the U-Net's estimate; its magnitude is the
+  input's plus the config's band gain times the estimate's excess over it (band_gain_db, 0 dB: the
+  estimate as it is).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +28,10 @@ import torch
 from .baselines.sbr import MIN_SOURCE_BINS, copy_up_source
 from .checkpoint import load_checkpoint
 from .devices import torch_device
+from .errors import SpeechInpaintError
 from .dsp.gap_fill import fill_gaps
-from .dsp.spectral import MODEL_GRID, log_magnitude, spectral_envelope
+from .dsp.harmonic_comb import lay_comb, track_f0
+from .dsp.spectral import LOG_FLOOR, MODEL_GRID, log_magnitude, spectral_envelope
 from .masks import Mask, Region, gap_sample_mask, missing_bins
 from .model import network_outputs
 from .reconstruction import restore_from_magnitude
@@ -58,10 +64,16 @@ class Inpainter(Restorer):
             self.model = self.model.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None, **kwargs) -> "Inpainter":
-        """A user's checkpoint (a training run's .ckpt or exported weights); None means the shipped model."""
+    def from_checkpoint(cls, path: str | Path | None, band_gain_db: float | None = None, **kwargs) -> "Inpainter":
+        """A user's checkpoint (a training run's .ckpt or exported weights); None means the shipped model.
+        band_gain_db: the band gain to use instead of the checkpoint's (model.band_gain_db)."""
         torch_device(kwargs.get("device", "cpu"))  # before the weights load
         model, config = load_checkpoint(SHIPPED_WEIGHTS if path is None else path)
+        if band_gain_db is not None:
+            try:
+                model.config = dataclasses.replace(model.config, band_gain_db=band_gain_db)
+            except ValueError as exc:
+                raise SpeechInpaintError(str(exc).removeprefix("model ")) from None
         return cls(model, config, **kwargs)
 
     @classmethod
@@ -102,17 +114,21 @@ class Inpainter(Restorer):
         start = torch.full(spec.shape, float("nan"))
         detail = known_log - spectral_envelope(known_log) if head else None
         df = MODEL_GRID.sample_rate / MODEL_GRID.n_fft
+        gain = 10 ** (self.model.config.band_gain_db / 20)
         for region in bands:
             edge = int(np.ceil(region.f0 / df))
-            if edge <= MIN_SOURCE_BINS:
-                continue  # too little below the edge to copy from
             inside = self.bins_of(mask, [region], spec.shape[-1])
-            inside[:edge] = False
-            source = torch.from_numpy(copy_up_source(edge, spec.shape[0], df))
-            if head:
-                filled = envelope[0, edge:].cpu() + detail[source]
-                log_mag[edge:] = torch.where(inside[edge:], filled, log_mag[edge:])
-            start[edge:] = torch.where(inside[edge:], spec[source].angle(), start[edge:])
+            if edge > MIN_SOURCE_BINS:  # else too little below the edge to copy from
+                inside[:edge] = False
+                source = torch.from_numpy(copy_up_source(edge, spec.shape[0], df))
+                if head:
+                    filled = envelope[0, edge:].cpu() + detail[source]
+                    log_mag[edge:] = torch.where(inside[edge:], filled, log_mag[edge:])
+                start[edge:] = torch.where(inside[edge:], spec[source].angle(), start[edge:])
+            if gain != 1:
+                known = spec.abs()
+                scaled = (known + gain * (log_mag.exp() - known)).clamp_min(LOG_FLOOR).log()
+                log_mag = torch.where(inside, scaled, log_mag)
         share = self.model.config.gap_fill_share
         gaps = [r for r in mask.regions if mask.is_full_band(r)]
         if gaps and share > 0:
@@ -130,7 +146,14 @@ class Inpainter(Restorer):
     def restore_16k(self, audio: np.ndarray, mask: Mask) -> np.ndarray:
         missing = missing_bins(mask, MODEL_GRID)
         log_mag, start = self.estimate(audio, mask, missing)
-        return restore_from_magnitude(audio, mask, log_mag.exp(), missing, self.iterations, start)
+        restored = restore_from_magnitude(audio, mask, log_mag.exp(), missing, self.iterations, start)
+        config = self.model.config
+        holes = [r for r in mask.regions if not mask.is_full_band(r) and not is_upper_band(mask, r)]
+        if not holes or config.comb_share == 0:
+            return restored
+        inside = self.bins_of(mask, holes, log_mag.shape[-1])
+        combed = lay_comb(log_mag, track_f0(restored), inside, config.comb_share, config.comb_depth_db)
+        return restore_from_magnitude(audio, mask, combed.exp(), missing, self.iterations, start)
 
 
 def is_upper_band(mask: Mask, region: Region) -> bool:

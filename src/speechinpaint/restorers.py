@@ -17,6 +17,7 @@ import torch
 from .audio import check_readable, check_signal, container_for, load_audio, output_subtype, read_recording, \
     recording_writer
 from .baselines.ar import ArRestorer
+from .baselines.janssen_tf import JanssenTfRestorer
 from .baselines.sbr import SbrRestorer
 from .baselines.seed_mfcc import SeedMLP, restore_seed_mfcc
 from .batch import run_batch
@@ -34,7 +35,7 @@ from .reconstruction import restore_from_magnitude
 from .progress import Progress
 from .recording import Restorer, mask_at_output, restore_signal
 
-METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "sbr", "opus-plc", "opus-deep-plc",
+METHODS = ("model", "interp", "zero", "oracle", "seed-mfcc", "ar", "janssen-tf", "sbr", "opus-plc", "opus-deep-plc",
            "opus-fec")
 # The methods that use the clean signal (the oracle's magnitude; what an Opus sender encoded), and those
 # that cannot work without it.
@@ -99,17 +100,19 @@ class SeedMfccRestorer(Restorer):
 
 
 def make_restorer(method: str, iterations: int | None = None, checkpoint: str | None = None,
-                  device: str = "cpu", reference: np.ndarray | None = None) -> Restorer:
+                  device: str = "cpu", reference: np.ndarray | None = None,
+                  band_gain_db: float | None = None) -> Restorer:
     """The restorer of a named method, given the options that method uses (the others are ignored).
 
     iterations None is each method's own default (inpainter.MODEL_ITERS for the model, DEFAULT_ITERS otherwise).
-    model: checkpoint (None: the shipped weights), device, iterations; interp: iterations; oracle:
-    reference, iterations; zero, seed-mfcc, ar and sbr: nothing; opus-plc and opus-deep-plc: reference if
+    model: checkpoint (None: the shipped weights), device, iterations, band_gain_db (None: the
+    checkpoint's); interp: iterations; oracle:
+    reference, iterations; zero, seed-mfcc, ar, janssen-tf and sbr: nothing; opus-plc and opus-deep-plc: reference if
     given (the signal the sender encoded); opus-fec: reference (peers/opus.py).
     """
     own = {} if iterations is None else {"iterations": iterations}
     if method == "model":
-        return Inpainter.from_checkpoint(checkpoint, device=device, **own)
+        return Inpainter.from_checkpoint(checkpoint, band_gain_db, device=device, **own)
     if method == "interp":
         return InterpRestorer(**own)
     if method == "oracle":
@@ -122,6 +125,8 @@ def make_restorer(method: str, iterations: int | None = None, checkpoint: str | 
         return SeedMfccRestorer()
     if method == "ar":
         return ArRestorer()
+    if method == "janssen-tf":
+        return JanssenTfRestorer()
     if method == "sbr":
         return SbrRestorer()
     if method in OPUS_METHODS:
@@ -155,6 +160,7 @@ class RestoreJob(FileJob):
     subtype: str | None = None
     detect: tuple[str, ...] = KINDS
     save_mask: bool = False
+    band_gain_db: float | None = None
 
     done = "restored"
     path_fields = ("mask", "checkpoint", "reference")
@@ -164,7 +170,8 @@ class RestoreJob(FileJob):
         return self.reference is not None and self.method in TAKES_REFERENCE
 
     def prepare(self) -> Restorer | None:
-        return None if self.per_file() else make_restorer(self.method, self.iterations, self.checkpoint, self.device)
+        return None if self.per_file() else make_restorer(self.method, self.iterations, self.checkpoint, self.device,
+                                                          band_gain_db=self.band_gain_db)
 
     def run(self, shared: Restorer | None, item: Item, file_progress: bool) -> FileResult:
         src, dst, name = Path(item.input), Path(item.output), item.name
@@ -206,12 +213,13 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
                   checkpoint: str | None = None, reference: str | None = None, iterations: int | None = None,
                   device: str = "cpu", sample_rate: int | None = None, subtype: str | None = None,
                   detect: tuple[str, ...] = KINDS, save_mask: bool = False, workers: int | None = 1,
-                  ray: str | None = None, resume: bool = False) -> int:
+                  ray: str | None = None, resume: bool = False, band_gain_db: float | None = None) -> int:
     """`speechinpaint restore`: every file in its own terms (rate, channels, format; recording.py) with
     its mask: NAME.mask.json beside it, `mask`, or "auto" to detect it (one line per file says what was
     found; `detect` chooses the kinds, `save_mask` writes the mask beside the output). sample_rate: the
-    output's rate (a higher one than the input's extends the band); subtype: the output's sample format.
-    workers, ray, resume: how the batch runs (batch.run_batch). Returns the exit status (1 if any file failed)."""
+    output's rate (a higher one than the input's extends the band); subtype: the output's sample format;
+    band_gain_db: the model's band level instead of its checkpoint's. workers, ray, resume: how the batch
+    runs (batch.run_batch). Returns the exit status (1 if any file failed)."""
     if method in NEEDS_REFERENCE and not reference:
         raise SpeechInpaintError(f"the {method} method needs --reference CLEAN (file or folder)")
     if sample_rate is not None and sample_rate < 8000:
@@ -225,7 +233,7 @@ def restore_files(input: str | Path, output: str | Path, method: str = "model", 
                                reference_file(Path(reference), name) if reference else None])
     check_before_loading(pairs, mask, sample_rate, subtype)
     job = RestoreJob(method, mask, checkpoint, reference, iterations, device, sample_rate, subtype, tuple(detect),
-                     save_mask)
+                     save_mask, band_gain_db)
     return run_batch(job, pairs, "restore", batch_folder(input, output), workers, ray, resume)
 
 
