@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Each script that reads a manifest, with the arguments that point it at one.
 SCRIPTS = {
     "baselines": ["--limit", "1"],
+    "batch": ["--files", "1"],
     "detect": ["--limit", "1"],
     "detector_threshold": ["--crops", "1"],
     "envelope_probe": ["--count", "1"],
