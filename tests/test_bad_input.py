@@ -23,10 +23,9 @@ from test_cli import assert_one_error_line, run
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_during_the_write_leaves_nothing_behind(tmp_path, clips, signum):
-    """A real signal sent while the output's hidden .part file exists: the command stops with 128 + the
-    signal and one line, and neither the .part file nor a half output is left."""
+def signal_during_write(tmp_path, clips, signum, handler) -> tuple[subprocess.Popen, str, Path]:
+    """`corrupt` a 5-minute stereo file in a process started with `handler` for `signum`, and send it
+    `signum` while the output's hidden .part file exists; returns the process, its stderr and the folder."""
     x = np.tile(clips["da_7spoke.wav"], 120)[:16000 * 300]
     src = tmp_path / "long.wav"
     sf.write(src, np.stack([x, x], axis=1), 16000, subtype="PCM_16")
@@ -34,7 +33,8 @@ def test_a_signal_during_the_write_leaves_nothing_behind(tmp_path, clips, signum
     out.mkdir()
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parents[1] / "src"))
     proc = subprocess.Popen([sys.executable, "-m", "speechinpaint.cli", "corrupt", str(src), "-o", str(out / "long.wav"),
-                             "--kind", "gaps", "--subtype", "FLOAT"], stderr=subprocess.PIPE, text=True, env=env)
+                             "--kind", "gaps", "--subtype", "FLOAT"], stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signum, handler))
     try:
         deadline = time.monotonic() + 120
         while not any(".part" in name for name in os.listdir(out)):
@@ -47,9 +47,24 @@ def test_a_signal_during_the_write_leaves_nothing_behind(tmp_path, clips, signum
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return proc, err, out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_the_write_leaves_nothing_behind(tmp_path, clips, signum):
+    """A real signal sent while the output's hidden .part file exists: the command stops with 128 + the
+    signal and one line, and neither the .part file nor a half output is left."""
+    proc, err, out = signal_during_write(tmp_path, clips, signum, signal.SIG_DFL)  # as from a terminal
     assert proc.returncode == 128 + signum, err
     assert err.strip().splitlines() == [f"speechinpaint: stopped by {signal.Signals(signum).name}"]
     assert os.listdir(out) == []
+
+
+def test_a_hangup_ignored_by_nohup_stays_ignored(tmp_path, clips):
+    """Under nohup (SIGHUP ignored when the command starts) a hangup does not stop the work."""
+    proc, err, out = signal_during_write(tmp_path, clips, signal.SIGHUP, signal.SIG_IGN)
+    assert proc.returncode == 0, err
+    assert sorted(os.listdir(out)) == ["long.mask.json", "long.wav"]
 
 
 def test_an_unwritable_place_is_named_by_the_users_path(capsys, tmp_path, clips):

@@ -137,7 +137,8 @@ def test_ctrl_c_stops_the_batch_with_the_record_intact(tmp_path, damaged):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen([sys.executable, "-m", "speechinpaint.cli", "restore", str(src), "-o", str(out),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a background job ignores it
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not (

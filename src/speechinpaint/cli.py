@@ -301,9 +301,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    terminating = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
     on_main_thread = threading.current_thread() is threading.main_thread()  # where Python takes signals
-    handlers = {sig: signal.signal(sig, raise_terminated) for sig in terminating} if on_main_thread else {}
+    # A signal the caller ignores stays ignored (nohup's SIGHUP, a background job's), else it unwinds.
+    terminating = [sig for sig in (getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+                   if on_main_thread and signal.getsignal(sig) is not signal.SIG_IGN]
+    handlers = {sig: signal.signal(sig, raise_terminated) for sig in terminating}
     shown = warnings.showwarning
     warnings.showwarning = one_line_warnings(shown)
     try:
