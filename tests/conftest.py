@@ -7,6 +7,8 @@ on tones; longer signals are made by joining them, as the starter corpus joins a
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +73,17 @@ def lsd(reference: np.ndarray, estimate: np.ndarray) -> float:
     ref = np.log10(np.maximum(EVAL_GRID.stft(reference).abs().numpy() ** 2, 1e-8))
     est = np.log10(np.maximum(EVAL_GRID.stft(estimate).abs().numpy() ** 2, 1e-8))
     return float(np.mean(np.sqrt(np.mean((ref - est) ** 2, axis=0))))
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A 48 KiB tmpfs, unmounted afterwards: a full disk that is real (skipped where mounting needs root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
