@@ -7,7 +7,6 @@ import argparse
 import sys
 
 from . import __version__
-from .allocator import return_freed_memory
 from .errors import SpeechInpaintError
 from .files import os_error_line
 
@@ -302,7 +301,6 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    return_freed_memory()  # a long restore's peak memory is what it holds, not what it freed (allocator.py)
     terminating = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
     on_main_thread = threading.current_thread() is threading.main_thread()  # where Python takes signals
     handlers = {sig: signal.signal(sig, raise_terminated) for sig in terminating} if on_main_thread else {}
