@@ -228,7 +228,9 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """High-quality resampling with soxr; a no-op when the rates match."""
     if rate_in == rate_out:
         return audio.astype(np.float32, copy=False)
-    return soxr.resample(audio.astype(np.float32, copy=False), rate_in, rate_out, quality="VHQ").astype(np.float32)
+    # soxr answers float32 for float32: no second copy of a long signal.
+    return soxr.resample(audio.astype(np.float32, copy=False), rate_in, rate_out, quality="VHQ").astype(
+        np.float32, copy=False)
 
 
 def check_signal(audio: np.ndarray, name: str = "audio") -> np.ndarray:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .allocator import release_freed_memory
 from .audio import MIN_SAMPLES, SAMPLE_RATE, resample
 from .corruptions import BAND_PASSBAND
 from .detection import detect_signal
@@ -174,6 +175,8 @@ class Restorer:
                 fade[-self.overlap:] = ramp[::-1]
             out[start:stop] += piece * fade
             weight[start:stop] += fade
+            del piece
+            release_freed_memory()  # the chunk's activations and STFTs, before the next chunk's
             if progress:
                 progress.update((stop - done) / SAMPLE_RATE)
             done = stop
@@ -254,6 +257,7 @@ def restore_channel(restorer: Restorer, x: np.ndarray, rate: int, mask: Mask, pr
         else:
             add_inside_mask(x, correction, mask, native_grid(rate), SAMPLE_RATE / 2)
         del correction
+        release_freed_memory()
     elif progress:
         progress.update(len(x) / rate)
     if rate > SAMPLE_RATE and restorer.full_band:

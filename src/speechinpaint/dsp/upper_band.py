@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..allocator import release_freed_memory
 from ..masks import Mask, gap_sample_mask, missing_bins, true_runs
 from .interpolation import interpolate_log_magnitude
 from .phase import reconstruct_spectrogram
@@ -124,6 +125,8 @@ def restore_upper_band(signal: np.ndarray, mask: Mask, grid: StftGrid, iteration
         if kept is not None:
             change[kept[start:stop]] = 0.0
         out[start:stop] += change
+        del spec, log_mag, rebuilt, change
+        release_freed_memory()  # this stretch's STFTs, before the next one's
     return out
 
 
