@@ -252,7 +252,6 @@ def map_calls(address: str, fn, calls: list[tuple], paths: list[str], init, on_r
         ray.shutdown()
 
 
-
 class LoopbackCluster:
     """A Ray cluster of several nodes on this machine, joined over 127.0.0.1: the README's way to try
     `--ray` before trusting a real cluster, and what the tests and benchmarks/batch.py run on.
